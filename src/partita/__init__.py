@@ -1,0 +1,71 @@
+"""Partita: orchestrated, multi-step marketing campaigns that run inside your warehouse.
+
+Build a campaign in code (or load a file), validate it, run it, read what each transition
+carried::
+
+    import partita
+
+    engine = partita.open_project("partita-demo")
+    campaign = partita.load_campaign(Path("partita-demo/campaigns/spring_promo.yaml"))
+    execution = engine.run(engine.test(campaign).id)
+    print(partita.execution_report(engine, execution)["transitions"])
+"""
+
+from pathlib import Path
+
+from partita.engine import Engine
+from partita.engine.reports import execution_report
+from partita.model.activities import (
+    AndJoin,
+    BuildAudience,
+    Combine,
+    Condition,
+    Deduplication,
+    End,
+    Fork,
+    Limit,
+    Split,
+    Subset,
+    TestActivity,
+)
+from partita.model.builder import CampaignBuilder
+from partita.model.campaign import Campaign, Transition, Variable, load_campaign, parse_campaign
+from partita.model.problems import InvalidInput, PartitaError, Problem
+from partita.model.project import Project, load_project
+
+__version__ = "0.1.0"
+
+
+def open_project(folder: str | Path | None = None) -> Engine:
+    """An :class:`Engine` on the project in ``folder`` (default: the current folder)."""
+    return Engine(load_project(Path(folder) if folder is not None else None))
+
+
+__all__ = [
+    "AndJoin",
+    "BuildAudience",
+    "Campaign",
+    "CampaignBuilder",
+    "Combine",
+    "Condition",
+    "Deduplication",
+    "End",
+    "Engine",
+    "Fork",
+    "InvalidInput",
+    "Limit",
+    "PartitaError",
+    "Problem",
+    "Project",
+    "Split",
+    "Subset",
+    "TestActivity",
+    "Transition",
+    "Variable",
+    "__version__",
+    "execution_report",
+    "load_campaign",
+    "load_project",
+    "open_project",
+    "parse_campaign",
+]

@@ -1,0 +1,1 @@
+"""The activities layer: one module per activity kind (its ``run`` and ``check``)."""

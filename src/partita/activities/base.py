@@ -1,0 +1,135 @@
+"""What an activity's ``run`` receives and returns.
+
+An activity is a pair: its settings model (``partita.model.activities``) and a module here with
+``run(context, settings, inputs) -> outputs``, plus ``check`` for what validation must look at
+in the data model.  The engine materializes the returned tables as working tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis.expr.types as ir
+
+from partita.filters import FilterContext
+from partita.model.activities import Columns, OrderItem
+from partita.model.campaign import Campaign, Endpoint
+from partita.model.datamodel import DataModel, Dimension
+from partita.model.graph import Flow
+from partita.model.problems import Problem
+from partita.model.states import LogLevel, Mode
+from partita.warehouse import Warehouse
+from partita.warehouse.sampling import seeded_rank
+
+
+@dataclass(frozen=True)
+class Input:
+    """One inbound population: where it came from and its working table."""
+
+    source: Endpoint
+    table_name: str
+    table: ir.Table
+    dimension: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Output:
+    """What an activity produced on one output.
+
+    ``table`` is an expression to materialize, or None when the output does not fire.
+    ``reuse`` names an existing working table carried unchanged (fork, test, and_join).
+    """
+
+    table: ir.Table | None = None
+    dimension: str | None = None
+    fire_when_empty: bool = True
+    reuse: str | None = None
+
+    @classmethod
+    def passthrough(cls, source: Input) -> Output:
+        """The inbound population, unchanged and not copied."""
+        return cls(table=source.table, dimension=source.dimension, reuse=source.table_name)
+
+
+Outputs = dict[str, Output]
+
+
+@dataclass
+class RunContext:
+    """Everything one task may use; built by the engine for each run."""
+
+    campaign: Campaign
+    activity_id: str
+    execution_id: int
+    mode: Mode
+    model: DataModel
+    warehouse: Warehouse
+    variables: Mapping[str, Any]
+    log: Callable[[LogLevel, str, dict[str, Any] | None], None]
+    materialize: Callable[[str, ir.Table, str], ir.Table]
+    scratch: Callable[[ir.Table], ir.Table]
+
+    @property
+    def seed(self) -> int:
+        """The campaign seed (repeatable sampling)."""
+        return self.campaign.seed
+
+    def dimension(self, name: str) -> Dimension:
+        """A dimension of the data model."""
+        return self.model.dimension(name)
+
+    def filter_context(self, dimension: str) -> FilterContext:
+        """What the filter compiler needs for rows of ``dimension``."""
+        return FilterContext(
+            model=self.model,
+            dimension=dimension,
+            table_of=lambda name: self.warehouse.table(self.model.dimension(name)),
+            variables=self.variables,
+        )
+
+    def population(self, source: Input) -> ir.Table:
+        """The working table's rows with every column of their dimension joined on.
+
+        Working-table columns (enrichment values, segment…) win over dimension columns.
+        """
+        dimension = self.dimension(source.dimension)
+        data = self.warehouse.table(dimension)
+        carried = [c for c in source.table.columns if c != dimension.key]
+        if carried:
+            data = data.drop(*[c for c in carried if c in data.columns])
+        return source.table.join(data, dimension.key)
+
+    def tie_break(self, table: ir.Table, key: str) -> list[ir.Value]:
+        """The seeded pseudo-random order used wherever rows are otherwise equal."""
+        return [seeded_rank(table[key], self.seed).asc(), table[key].asc()]
+
+
+def ordering(values: list[ir.Value], items: list[OrderItem]) -> list[ir.Value]:
+    """Compiled ``order_by`` values with their directions."""
+    return [v.desc() if item.desc else v.asc() for v, item in zip(values, items, strict=True)]
+
+
+@dataclass
+class CheckContext:
+    """What an activity's ``check`` may look at: the data model and the flow of the diagram."""
+
+    campaign: Campaign
+    model: DataModel
+    flow: Flow
+    variable_types: Mapping[str, Any] = field(default_factory=dict)
+
+    def input_dimension(self, activity_id: str) -> str | None:
+        """The dimension of an activity's first input, if known."""
+        dims = self.flow.input_dimensions.get(activity_id) or []
+        return dims[0] if dims else None
+
+    def input_columns(self, activity_id: str) -> Columns:
+        """The extra columns reaching an activity."""
+        return self.flow.columns_into(activity_id)
+
+
+Checker = Callable[[Any, CheckContext], list[Problem]]
+Runner = Callable[[RunContext, Any, list[Input]], Outputs]

@@ -1,0 +1,143 @@
+"""split: ordered subsets of the input, each with an optional filter and limit."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import ibis
+import ibis.expr.types as ir
+
+from partita.activities.base import CheckContext, Input, Output, Outputs, RunContext, ordering
+from partita.activities.checks import filter_problems, order_problems
+from partita.filters import compile_values, parse_expression, parse_filter
+from partita.model.activities import Split, Subset
+from partita.model.problems import Problem
+
+
+def run(ctx: RunContext, activity: Split, inputs: list[Input]) -> Outputs:
+    """Assign rows to subsets in order (or independently with ``overlap``)."""
+    source = inputs[0]
+    dimension = source.dimension
+    key = ctx.dimension(dimension).key
+    carried = source.table.columns
+    population = ctx.population(source)
+
+    # Every filter and ordering is compiled once, over one widened table.
+    nodes: list[object] = []
+    for subset in activity.subsets:
+        if subset.filter is not None:
+            nodes.append(parse_filter(subset.filter))
+        nodes.extend(parse_expression(item.expr) for item in subset.order_by)
+    widened, values = compile_values(population, nodes, ctx.filter_context(dimension))  # type: ignore[arg-type]
+    position = iter(values)
+
+    taken_by_filter: list[ir.BooleanValue] = []  # earlier subsets that took all their matches
+    taken_tables: list[ir.Table] = []  # earlier subsets cut by a limit (materialized)
+    any_taken_everything = False
+    picked_tables: list[tuple[Subset, ir.Table]] = []
+    for subset in activity.subsets:
+        condition = ibis.coalesce(next(position), False) if subset.filter is not None else None
+        order = ordering([next(position) for _ in subset.order_by], subset.order_by)
+        candidates = widened
+        if not activity.overlap:
+            candidates = _remaining(
+                widened, taken_by_filter, taken_tables, key, any_taken_everything
+            )
+        if condition is not None:
+            candidates = candidates.filter(condition)
+        if subset.limit is None:
+            picked = candidates.select(carried)
+            if condition is None:
+                any_taken_everything = True
+            else:
+                taken_by_filter.append(condition)
+        else:
+            picked = _limited(ctx, candidates, subset, order, key).select(carried)
+            picked = _materialize(ctx, activity, subset, picked, dimension)
+            taken_tables.append(picked)
+        picked_tables.append((subset, picked))
+
+    outputs: Outputs = {}
+    if activity.single_table:
+        tagged = [
+            t.mutate(**{activity.segment_column: ibis.literal(s.name)}) for s, t in picked_tables
+        ]
+        outputs["out"] = Output(
+            ibis.union(*tagged) if len(tagged) > 1 else tagged[0], dimension=dimension
+        )
+    else:
+        for subset, table in picked_tables:
+            reuse = table.get_name() if subset.limit is not None else None
+            outputs[subset.name] = Output(
+                table, dimension=dimension, reuse=reuse, fire_when_empty=not subset.skip_empty
+            )
+    if activity.complement:
+        if activity.overlap:
+            rest = widened.select(carried)
+            for _, table in picked_tables:
+                rest = rest.anti_join(table, key)
+        else:
+            rest = _remaining(
+                widened, taken_by_filter, taken_tables, key, any_taken_everything
+            ).select(carried)
+        outputs["complement"] = Output(rest, dimension=dimension)
+    return outputs
+
+
+def _remaining(
+    widened: ir.Table,
+    by_filter: list[ir.BooleanValue],
+    tables: list[ir.Table],
+    key: str,
+    everything_taken: bool,
+) -> ir.Table:
+    """Rows no earlier subset took."""
+    rest = widened
+    if everything_taken:
+        return rest.filter(ibis.literal(False))
+    for condition in by_filter:
+        rest = rest.filter(~condition)
+    for table in tables:
+        rest = rest.anti_join(table.select(key), key)
+    return rest
+
+
+def _limited(
+    ctx: RunContext, candidates: ir.Table, subset: Subset, order: list[ir.Value], key: str
+) -> ir.Table:
+    """The first rows of ``candidates`` by ``order`` (or a seeded sample), up to the limit."""
+    assert subset.limit is not None
+    rank = ibis.row_number().over(order_by=[*order, *ctx.tie_break(candidates, key)])
+    ranked = candidates.mutate(__pf_rank=rank)
+    if subset.limit.count is not None:
+        return ranked.filter(ranked["__pf_rank"] < subset.limit.count)
+    share = Fraction(str(subset.limit.percent))
+    total = ranked[key].count().over(ibis.window())
+    ranked = ranked.mutate(__pf_total=total)
+    allowed = (ranked["__pf_total"] * share.numerator) // (100 * share.denominator)
+    return ranked.filter(ranked["__pf_rank"] < allowed)
+
+
+def _materialize(
+    ctx: RunContext, activity: Split, subset: Subset, picked: ir.Table, dimension: str
+) -> ir.Table:
+    """Store a limited subset now: later subsets exclude its rows."""
+    if activity.single_table:
+        return ctx.scratch(picked)
+    return ctx.materialize(subset.name, picked, dimension)
+
+
+def check(activity: Split, ctx: CheckContext) -> list[Problem]:
+    """Each subset's filter and order over the input's rows."""
+    dimension = ctx.input_dimension(activity.id)
+    columns = ctx.input_columns(activity.id)
+    problems: list[Problem] = []
+    for index, subset in enumerate(activity.subsets):
+        field = f"subsets[{index}] ({subset.name})"
+        problems += filter_problems(
+            ctx, activity.id, f"{field}.filter", subset.filter, dimension, columns
+        )
+        problems += order_problems(
+            ctx, activity.id, f"{field}.order_by", subset.order_by, dimension, columns
+        )
+    return problems

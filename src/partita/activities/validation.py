@@ -1,0 +1,36 @@
+"""Validating a campaign before test or publish: structure, flow, and each activity's settings."""
+
+from __future__ import annotations
+
+from partita.activities.base import CheckContext
+from partita.activities.registry import KINDS
+from partita.model.campaign import Campaign
+from partita.model.datamodel import DataModel
+from partita.model.graph import Flow, compute_flow, structure_problems
+from partita.model.problems import InvalidInput, Problem
+
+
+def campaign_problems(campaign: Campaign, model: DataModel) -> tuple[Flow | None, list[Problem]]:
+    """Every problem of a campaign against a data model, and its flow when it can be computed."""
+    problems = structure_problems(campaign)
+    if any("cycle" in p.message for p in problems):
+        return None, problems
+    flow, flow_problems = compute_flow(campaign)
+    problems += flow_problems
+    ctx = CheckContext(
+        campaign=campaign,
+        model=model,
+        flow=flow,
+        variable_types={n: v.column_type for n, v in campaign.variables.items()},
+    )
+    for activity in campaign.activities:
+        problems += KINDS[activity.kind].check(activity, ctx)
+    return flow, problems
+
+
+def validate(campaign: Campaign, model: DataModel, subject: str | None = None) -> Flow:
+    """The campaign's flow; :class:`InvalidInput` listing every problem when it is not valid."""
+    flow, problems = campaign_problems(campaign, model)
+    if problems or flow is None:
+        raise InvalidInput(problems, subject=subject or f"campaign '{campaign.name}'")
+    return flow

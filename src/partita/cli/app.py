@@ -1,0 +1,6 @@
+"""Assembles the CLI: the Typer app with every command module registered."""
+
+from partita.cli import campaign_commands, execution_commands, project_commands
+from partita.cli.base import app
+
+__all__ = ["app", "campaign_commands", "execution_commands", "project_commands"]

@@ -1,0 +1,1 @@
+"""The model layer: project configuration, data model, campaign definitions, problems."""

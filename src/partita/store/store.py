@@ -1,0 +1,634 @@
+"""The state store: campaigns, versions, executions, tasks, outputs, transitions and logs.
+
+SQLite (WAL mode) by default, PostgreSQL for scale-out; the schema comes from Alembic
+migrations, applied when the store is opened.  Only this module knows the queries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from partita.model.states import ExecutionStatus, LogLevel, Mode, TaskStatus, TransitionState
+from partita.store import schema as t
+from partita.store.records import (
+    CampaignRecord,
+    ExecutionRecord,
+    LogRecord,
+    OutputRecord,
+    TaskRecord,
+    TransitionRecord,
+    VersionRecord,
+)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands timestamps back without their zone; they were written as UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _alembic_config(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Store:
+    """Reads and writes Partita's state; one instance per process is enough."""
+
+    def __init__(self, url: str, root: Path | None = None) -> None:
+        self.url = _resolve_sqlite(url, root)
+        self.engine = sa.create_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (nothing to do when it is current)."""
+        with self.engine.begin() as connection:
+            head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current != head:
+                command.upgrade(_alembic_config(connection), "head")
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    # -- campaigns and versions -------------------------------------------------------------------
+
+    def campaign(self, name: str) -> CampaignRecord | None:
+        """The campaign called ``name``."""
+        with self._tx() as c:
+            row = c.execute(sa.select(t.campaigns).where(t.campaigns.c.name == name)).first()
+        return _campaign(row) if row else None
+
+    def campaign_by_id(self, campaign_id: int) -> CampaignRecord:
+        """The campaign with this id."""
+        with self._tx() as c:
+            row = c.execute(sa.select(t.campaigns).where(t.campaigns.c.id == campaign_id)).one()
+        return _campaign(row)
+
+    def campaigns(self) -> list[CampaignRecord]:
+        """Every campaign, by name."""
+        with self._tx() as c:
+            rows = c.execute(sa.select(t.campaigns).order_by(t.campaigns.c.name)).all()
+        return [_campaign(r) for r in rows]
+
+    def save_version(
+        self,
+        name: str,
+        label: str | None,
+        definition: dict[str, Any],
+        digest: str,
+        source: str | None,
+    ) -> tuple[CampaignRecord, VersionRecord, bool]:
+        """Store a definition: a new version unless it equals the latest one.
+
+        Returns the campaign, the version that holds the definition, and whether it is new.
+        """
+        now = utcnow()
+        with self._tx() as c:
+            row = c.execute(sa.select(t.campaigns).where(t.campaigns.c.name == name)).first()
+            if row is None:
+                campaign_id = c.execute(
+                    sa.insert(t.campaigns).values(
+                        name=name,
+                        label=label,
+                        latest_version=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                ).inserted_primary_key[0]
+                latest = 0
+            else:
+                campaign_id, latest = row.id, row.latest_version
+                current = c.execute(
+                    sa.select(t.campaign_versions).where(
+                        t.campaign_versions.c.campaign_id == campaign_id,
+                        t.campaign_versions.c.version == latest,
+                    )
+                ).first()
+                if current is not None and current.digest == digest:
+                    return _campaign(row), _version(current), False
+            version = latest + 1
+            c.execute(
+                sa.insert(t.campaign_versions).values(
+                    campaign_id=campaign_id,
+                    version=version,
+                    definition=definition,
+                    digest=digest,
+                    source=source,
+                    created_at=now,
+                )
+            )
+            c.execute(
+                sa.update(t.campaigns)
+                .where(t.campaigns.c.id == campaign_id)
+                .values(latest_version=version, label=label, updated_at=now)
+            )
+            campaign = c.execute(
+                sa.select(t.campaigns).where(t.campaigns.c.id == campaign_id)
+            ).one()
+            stored = c.execute(
+                sa.select(t.campaign_versions).where(
+                    t.campaign_versions.c.campaign_id == campaign_id,
+                    t.campaign_versions.c.version == version,
+                )
+            ).one()
+        return _campaign(campaign), _version(stored), True
+
+    def version(self, campaign_id: int, version: int) -> VersionRecord:
+        """One stored version."""
+        with self._tx() as c:
+            row = c.execute(
+                sa.select(t.campaign_versions).where(
+                    t.campaign_versions.c.campaign_id == campaign_id,
+                    t.campaign_versions.c.version == version,
+                )
+            ).one()
+        return _version(row)
+
+    def versions(self, campaign_id: int) -> list[VersionRecord]:
+        """Every version of a campaign, oldest first."""
+        with self._tx() as c:
+            rows = c.execute(
+                sa.select(t.campaign_versions)
+                .where(t.campaign_versions.c.campaign_id == campaign_id)
+                .order_by(t.campaign_versions.c.version)
+            ).all()
+        return [_version(r) for r in rows]
+
+    def update_campaign(self, campaign_id: int, **values: Any) -> None:
+        """Set ``published_version``, ``archived_at``… on a campaign."""
+        with self._tx() as c:
+            c.execute(
+                sa.update(t.campaigns)
+                .where(t.campaigns.c.id == campaign_id)
+                .values(updated_at=utcnow(), **values)
+            )
+
+    # -- executions -------------------------------------------------------------------------------
+
+    def create_execution(
+        self, campaign_id: int, version: int, mode: Mode, variables: dict[str, Any]
+    ) -> ExecutionRecord:
+        """A new running execution."""
+        with self._tx() as c:
+            execution_id = c.execute(
+                sa.insert(t.executions).values(
+                    campaign_id=campaign_id,
+                    version=version,
+                    mode=mode.value,
+                    status=ExecutionStatus.RUNNING.value,
+                    variables=variables,
+                    created_at=utcnow(),
+                )
+            ).inserted_primary_key[0]
+        return self.execution(execution_id)
+
+    def execution(self, execution_id: int) -> ExecutionRecord:
+        """One execution (KeyError when unknown)."""
+        with self._tx() as c:
+            row = c.execute(
+                sa.select(t.executions).where(t.executions.c.id == execution_id)
+            ).first()
+        if row is None:
+            raise KeyError(execution_id)
+        return _execution(row)
+
+    def executions(
+        self, campaign_id: int | None = None, mode: Mode | None = None
+    ) -> list[ExecutionRecord]:
+        """Executions, newest first (optionally of one campaign / one mode)."""
+        query = sa.select(t.executions).order_by(t.executions.c.id.desc())
+        if campaign_id is not None:
+            query = query.where(t.executions.c.campaign_id == campaign_id)
+        if mode is not None:
+            query = query.where(t.executions.c.mode == mode.value)
+        with self._tx() as c:
+            rows = c.execute(query).all()
+        return [_execution(r) for r in rows]
+
+    def set_execution_status(
+        self,
+        execution_id: int,
+        status: ExecutionStatus,
+        expected: Sequence[ExecutionStatus] | None = None,
+        **values: Any,
+    ) -> bool:
+        """Change an execution's status; with ``expected``, only from those statuses.
+
+        Returns False when the execution was not in an expected status (someone else moved it).
+        """
+        query = sa.update(t.executions).where(t.executions.c.id == execution_id)
+        if expected is not None:
+            query = query.where(t.executions.c.status.in_([s.value for s in expected]))
+        if status.is_final or status == ExecutionStatus.FAILED:
+            values.setdefault("ended_at", utcnow())
+        else:
+            values.setdefault("ended_at", None)
+        with self._tx() as c:
+            result = c.execute(query.values(status=status.value, **values))
+        return bool(result.rowcount)
+
+    def update_execution(self, execution_id: int, **values: Any) -> None:
+        """Set counters and flags of an execution."""
+        with self._tx() as c:
+            c.execute(
+                sa.update(t.executions).where(t.executions.c.id == execution_id).values(**values)
+            )
+
+    # -- tasks ------------------------------------------------------------------------------------
+
+    def create_task(
+        self, execution_id: int, activity_id: str, status: TaskStatus = TaskStatus.PENDING
+    ) -> TaskRecord:
+        """A new task for an activity (attempt number = previous attempts + 1)."""
+        with self._tx() as c:
+            attempts = c.execute(
+                sa.select(sa.func.count())
+                .select_from(t.tasks)
+                .where(t.tasks.c.execution_id == execution_id, t.tasks.c.activity_id == activity_id)
+            ).scalar_one()
+            now = utcnow()
+            final = not status.is_active
+            task_id = c.execute(
+                sa.insert(t.tasks).values(
+                    execution_id=execution_id,
+                    activity_id=activity_id,
+                    attempt=attempts + 1,
+                    status=status.value,
+                    created_at=now,
+                    started_at=now if final else None,
+                    ended_at=now if final else None,
+                )
+            ).inserted_primary_key[0]
+        return self.task(task_id)
+
+    def task(self, task_id: int) -> TaskRecord:
+        """One task (KeyError when unknown)."""
+        with self._tx() as c:
+            row = c.execute(sa.select(t.tasks).where(t.tasks.c.id == task_id)).first()
+        if row is None:
+            raise KeyError(task_id)
+        return _task(row)
+
+    def tasks(self, execution_id: int) -> list[TaskRecord]:
+        """Tasks of an execution in creation order."""
+        with self._tx() as c:
+            rows = c.execute(
+                sa.select(t.tasks)
+                .where(t.tasks.c.execution_id == execution_id)
+                .order_by(t.tasks.c.id)
+            ).all()
+        return [_task(r) for r in rows]
+
+    def claim_task(self, execution_id: int, worker: str) -> TaskRecord | None:
+        """Take the oldest pending task of an execution, atomically (None when there is none)."""
+        with self._tx() as c:
+            while True:
+                candidate = c.execute(
+                    sa.select(t.tasks.c.id)
+                    .where(
+                        t.tasks.c.execution_id == execution_id,
+                        t.tasks.c.status == TaskStatus.PENDING.value,
+                    )
+                    .order_by(t.tasks.c.id)
+                    .limit(1)
+                ).scalar()
+                if candidate is None:
+                    return None
+                taken = c.execute(
+                    sa.update(t.tasks)
+                    .where(t.tasks.c.id == candidate, t.tasks.c.status == TaskStatus.PENDING.value)
+                    .values(status=TaskStatus.RUNNING.value, worker=worker, started_at=utcnow())
+                )
+                if taken.rowcount:
+                    row = c.execute(sa.select(t.tasks).where(t.tasks.c.id == candidate)).one()
+                    return _task(row)
+
+    def finish_task(
+        self,
+        task_id: int,
+        status: TaskStatus,
+        *,
+        input_count: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record the end of a task."""
+        with self._tx() as c:
+            c.execute(
+                sa.update(t.tasks)
+                .where(t.tasks.c.id == task_id)
+                .values(
+                    status=status.value, input_count=input_count, error=error, ended_at=utcnow()
+                )
+            )
+
+    def set_task_status(self, task_id: int, status: TaskStatus) -> None:
+        """Move a task without ending it (pending again after a pause, cancelled…)."""
+        values: dict[str, Any] = {"status": status.value}
+        if status == TaskStatus.PENDING:
+            values.update(started_at=None, worker=None)
+        elif not status.is_active:
+            values["ended_at"] = utcnow()
+        with self._tx() as c:
+            c.execute(sa.update(t.tasks).where(t.tasks.c.id == task_id).values(**values))
+
+    # -- outputs and transitions ------------------------------------------------------------------
+
+    def record_output(
+        self,
+        execution_id: int,
+        task_id: int,
+        activity_id: str,
+        output: str,
+        table_name: str,
+        dimension: str,
+        row_count: int,
+        fired: bool,
+    ) -> None:
+        """Remember an output's working table (replacing an earlier attempt's)."""
+        with self._tx() as c:
+            c.execute(
+                sa.delete(t.outputs).where(
+                    t.outputs.c.execution_id == execution_id,
+                    t.outputs.c.activity_id == activity_id,
+                    t.outputs.c.output == output,
+                )
+            )
+            c.execute(
+                sa.insert(t.outputs).values(
+                    execution_id=execution_id,
+                    task_id=task_id,
+                    activity_id=activity_id,
+                    output=output,
+                    table_name=table_name,
+                    dimension=dimension,
+                    row_count=row_count,
+                    fired=fired,
+                    created_at=utcnow(),
+                )
+            )
+
+    def outputs(self, execution_id: int) -> list[OutputRecord]:
+        """Outputs of an execution."""
+        with self._tx() as c:
+            rows = c.execute(
+                sa.select(t.outputs)
+                .where(t.outputs.c.execution_id == execution_id)
+                .order_by(t.outputs.c.id)
+            ).all()
+        return [_output(r) for r in rows]
+
+    def record_transition(
+        self,
+        execution_id: int,
+        position: int,
+        from_activity: str,
+        from_output: str,
+        to_activity: str,
+        state: TransitionState,
+        row_count: int | None = None,
+        table_name: str | None = None,
+    ) -> None:
+        """Remember that a transition fired (with its count) or will never fire."""
+        with self._tx() as c:
+            c.execute(
+                sa.delete(t.transitions).where(
+                    t.transitions.c.execution_id == execution_id,
+                    t.transitions.c.position == position,
+                )
+            )
+            c.execute(
+                sa.insert(t.transitions).values(
+                    execution_id=execution_id,
+                    position=position,
+                    from_activity=from_activity,
+                    from_output=from_output,
+                    to_activity=to_activity,
+                    state=state.value,
+                    row_count=row_count,
+                    table_name=table_name,
+                    created_at=utcnow(),
+                )
+            )
+
+    def transitions(self, execution_id: int) -> list[TransitionRecord]:
+        """What the transitions of an execution did, in campaign order."""
+        with self._tx() as c:
+            rows = c.execute(
+                sa.select(t.transitions)
+                .where(t.transitions.c.execution_id == execution_id)
+                .order_by(t.transitions.c.position)
+            ).all()
+        return [_transition(r) for r in rows]
+
+    def forget_transitions(self, execution_id: int, positions: Sequence[int]) -> None:
+        """Drop transition records (a retried task fires its outputs again)."""
+        if not positions:
+            return
+        with self._tx() as c:
+            c.execute(
+                sa.delete(t.transitions).where(
+                    t.transitions.c.execution_id == execution_id,
+                    t.transitions.c.position.in_(list(positions)),
+                )
+            )
+
+    # -- logs -------------------------------------------------------------------------------------
+
+    def log(
+        self,
+        level: LogLevel,
+        message: str,
+        *,
+        campaign_id: int | None = None,
+        execution_id: int | None = None,
+        task_id: int | None = None,
+        activity_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append a line to the history."""
+        with self._tx() as c:
+            c.execute(
+                sa.insert(t.logs).values(
+                    campaign_id=campaign_id,
+                    execution_id=execution_id,
+                    task_id=task_id,
+                    activity_id=activity_id,
+                    level=level.value,
+                    message=message,
+                    details=details,
+                    at=utcnow(),
+                )
+            )
+
+    def logs(
+        self,
+        *,
+        campaign_id: int | None = None,
+        execution_id: int | None = None,
+        task_id: int | None = None,
+        min_level: LogLevel = LogLevel.INFO,
+    ) -> list[LogRecord]:
+        """History lines, oldest first."""
+        levels = [lv.value for lv in LogLevel if lv.rank >= min_level.rank]
+        query = sa.select(t.logs).where(t.logs.c.level.in_(levels)).order_by(t.logs.c.id)
+        if campaign_id is not None:
+            query = query.where(t.logs.c.campaign_id == campaign_id)
+        if execution_id is not None:
+            query = query.where(t.logs.c.execution_id == execution_id)
+        if task_id is not None:
+            query = query.where(t.logs.c.task_id == task_id)
+        with self._tx() as c:
+            rows = c.execute(query).all()
+        return [_log(r) for r in rows]
+
+
+def _resolve_sqlite(url: str, root: Path | None) -> str:
+    """Make ``sqlite:///relative.db`` relative to the project folder and create its folder."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite://" or url.endswith(":memory:"):
+        return url
+    path = Path(url[len(prefix) :])
+    if not path.is_absolute():
+        path = (root or Path.cwd()) / path
+    os.makedirs(path.parent, exist_ok=True)
+    return f"{prefix}{path}"
+
+
+def _campaign(row: Any) -> CampaignRecord:
+    return CampaignRecord(
+        id=row.id,
+        name=row.name,
+        label=row.label,
+        latest_version=row.latest_version,
+        published_version=row.published_version,
+        archived_at=_aware(row.archived_at),
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )  # type: ignore[arg-type]
+
+
+def _version(row: Any) -> VersionRecord:
+    return VersionRecord(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        version=row.version,
+        definition=row.definition,
+        digest=row.digest,
+        source=row.source,
+        created_at=_aware(row.created_at),
+    )  # type: ignore[arg-type]
+
+
+def _execution(row: Any) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        version=row.version,
+        mode=Mode(row.mode),
+        status=ExecutionStatus(row.status),
+        variables=row.variables or {},
+        consecutive_errors=row.consecutive_errors,
+        aborted=bool(row.aborted),
+        tables_dropped=bool(row.tables_dropped),
+        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        ended_at=_aware(row.ended_at),
+    )
+
+
+def _task(row: Any) -> TaskRecord:
+    return TaskRecord(
+        id=row.id,
+        execution_id=row.execution_id,
+        activity_id=row.activity_id,
+        attempt=row.attempt,
+        status=TaskStatus(row.status),
+        input_count=row.input_count,
+        error=row.error,
+        worker=row.worker,
+        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        started_at=_aware(row.started_at),
+        ended_at=_aware(row.ended_at),
+    )
+
+
+def _output(row: Any) -> OutputRecord:
+    return OutputRecord(
+        id=row.id,
+        execution_id=row.execution_id,
+        task_id=row.task_id,
+        activity_id=row.activity_id,
+        output=row.output,
+        table_name=row.table_name,
+        dimension=row.dimension,
+        row_count=row.row_count,
+        fired=bool(row.fired),
+        created_at=_aware(row.created_at),
+    )  # type: ignore[arg-type]
+
+
+def _transition(row: Any) -> TransitionRecord:
+    return TransitionRecord(
+        id=row.id,
+        execution_id=row.execution_id,
+        position=row.position,
+        from_activity=row.from_activity,
+        from_output=row.from_output,
+        to_activity=row.to_activity,
+        state=TransitionState(row.state),
+        row_count=row.row_count,
+        table_name=row.table_name,
+        created_at=_aware(row.created_at),
+    )  # type: ignore[arg-type]
+
+
+def _log(row: Any) -> LogRecord:
+    return LogRecord(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        execution_id=row.execution_id,
+        task_id=row.task_id,
+        activity_id=row.activity_id,
+        level=LogLevel(row.level),
+        message=row.message,
+        details=row.details,
+        at=_aware(row.at),
+    )  # type: ignore[arg-type]

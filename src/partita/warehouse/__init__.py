@@ -1,0 +1,6 @@
+"""The warehouse layer: Ibis connection, working tables, engine quirks."""
+
+from partita.warehouse.connection import Column, Warehouse
+from partita.warehouse.engines import EngineTraits, traits_for
+
+__all__ = ["Column", "EngineTraits", "Warehouse", "traits_for"]
