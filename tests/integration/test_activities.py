@@ -210,7 +210,7 @@ name: dd
 seed: 11
 activities:
   - {{id: all, type: build_audience, filter: "email is not null"}}
-  - {{id: d, type: deduplication, keys: [lower(email)], complement: true, {settings}}}
+  - {{id: d, type: deduplication, keys: [{keys}], complement: true, {settings}}}
   - {{id: e, type: end}}
   - {{id: e2, type: end}}
 transitions: [{{from: all, to: d}}, {{from: d, to: e}}, {{from: d.complement, to: e2}}]
@@ -221,7 +221,7 @@ transitions: [{{from: all, to: d}}, {{from: d, to: e}}, {{from: d.complement, to
     ("settings", "order_sql"),
     [
         ("method: random", ""),
-        ("method: random, keep: 2", ""),
+        ("method: random, keep: 2, keys: [country, loyalty_tier]", ""),
         ("method: expression, order_by: [created_at desc]", "created_at DESC,"),
         (
             "method: expression, order_by: [loyalty_tier, birth_date desc]",
@@ -239,9 +239,11 @@ transitions: [{{from: all, to: d}}, {{from: d, to: e}}, {{from: d.complement, to
 )
 def test_deduplication_methods(engine: Engine, sql: SQL, settings: str, order_sql: str) -> None:
     keep = 2 if "keep: 2" in settings else 1
-    report = run_campaign(engine, DEDUP.format(settings=settings))
+    partition = "country, loyalty_tier" if "keys:" in settings else "lower(email)"
+    settings = settings.replace(", keys: [country, loyalty_tier]", "")
+    report = run_campaign(engine, DEDUP.format(settings=settings, keys=partition))
     ranked = f"""
-        SELECT id, row_number() OVER (PARTITION BY lower(email)
+        SELECT id, row_number() OVER (PARTITION BY {partition}
                ORDER BY {order_sql} seeded_rank(id, 11), id) AS n
         FROM customers WHERE email IS NOT NULL"""
     kept = ids(sql(f"SELECT id FROM ({ranked}) WHERE n <= {keep}"))
@@ -256,18 +258,29 @@ def test_deduplication_keep_zero_keeps_everything(engine: Engine, sql: SQL) -> N
         DEDUP.replace("complement: true, ", "")
         .replace(", {{from: d.complement, to: e2}}", "")
         .replace("  - {{id: e2, type: end}}\n", "")
-        .format(settings="keep: 0"),
+        .format(settings="keep: 0", keys="lower(email)"),
     )
     assert keys(engine, report, "d") == ids(sql("SELECT id FROM customers WHERE email IS NOT NULL"))
 
 
 def test_random_deduplication_depends_on_the_seed_only(engine: Engine) -> None:
-    first = keys(engine, run_campaign(engine, DEDUP.format(settings="method: random")), "d")
-    again = keys(engine, run_campaign(engine, DEDUP.format(settings="method: random")), "d")
+    first = keys(
+        engine,
+        run_campaign(engine, DEDUP.format(settings="method: random", keys="lower(email)")),
+        "d",
+    )
+    again = keys(
+        engine,
+        run_campaign(engine, DEDUP.format(settings="method: random", keys="lower(email)")),
+        "d",
+    )
     other = keys(
         engine,
         run_campaign(
-            engine, DEDUP.replace("seed: 11", "seed: 12").format(settings="method: random")
+            engine,
+            DEDUP.replace("seed: 11", "seed: 12").format(
+                settings="method: random", keys="lower(email)"
+            ),
         ),
         "d",
     )

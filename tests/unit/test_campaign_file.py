@@ -80,13 +80,13 @@ def test_yaml_and_json_round_trip(tmp_path: Path, suffix: str) -> None:
 
 def test_broken_yaml_names_line_and_column() -> None:
     text = "name: x\nactivities:\n  - {id: a, type: build_audience\n  - {id: b}\n"
-    assert problems_of(text) == ["c.yaml:4:3: YAML syntax error: expected ',' or '}', but got '-'"]
+    assert problems_of(text) == ["c.yaml:4:5: YAML syntax error: expected ',' or '}', but got '{'"]
 
 
 def test_unknown_activity_type_suggests_closest() -> None:
     text = "name: x\nactivities:\n  - {id: both, type: combien, mode: union}\n"
     assert problems_of(text) == [
-        "c.yaml:3:23: activity 'both', field 'type': unknown activity type 'combien': "
+        "c.yaml:3:16: activity 'both', field 'type': unknown activity type 'combien': "
         "did you mean 'combine'?"
     ]
 
@@ -105,7 +105,7 @@ def test_unknown_nested_setting_suggests_from_its_model() -> None:
         "      - {name: a, limt: {count: 3}}\n"
     )
     assert problems_of(text) == [
-        "c.yaml:6:18: activity 's', field 'subsets.0.limt': unknown setting 'limt': "
+        "c.yaml:6:19: activity 's', field 'subsets.0.limt': unknown setting 'limt': "
         "did you mean 'limit'?"
     ]
 
@@ -124,9 +124,9 @@ def test_missing_type_and_bad_value() -> None:
     )
     assert problems_of(text) == [
         "c.yaml:3:5: activity 'a', field 'type': missing required setting 'type'",
-        "c.yaml:4:34: activity 'b', field 'mode': invalid value 'merge': "
+        "c.yaml:4:28: activity 'b', field 'mode': invalid value 'merge': "
         "input should be 'union', 'intersection' or 'exclusion'",
-        "c.yaml:5:50: activity 'c', field 'keep': input should be greater than or equal to 0",
+        "c.yaml:5:49: activity 'c', field 'keep': input should be greater than or equal to 0",
     ]
 
 

@@ -22,29 +22,32 @@ def run(ctx: RunContext, activity: Split, inputs: list[Input]) -> Outputs:
     carried = source.table.columns
     population = ctx.population(source)
 
-    # Every filter and ordering is compiled once, over one widened table.
+    # Every filter and ordering is compiled once, then kept as named columns so that derived
+    # relations (after anti-joins with earlier subsets) can still refer to them.
     nodes: list[object] = []
     for subset in activity.subsets:
         if subset.filter is not None:
             nodes.append(parse_filter(subset.filter))
         nodes.extend(parse_expression(item.expr) for item in subset.order_by)
     widened, values = compile_values(population, nodes, ctx.filter_context(dimension))  # type: ignore[arg-type]
-    position = iter(values)
+    names = [f"__pf_split{i}" for i in range(len(values))]
+    widened = widened.mutate(**dict(zip(names, values, strict=True)))
+    position = iter(names)
 
-    taken_by_filter: list[ir.BooleanValue] = []  # earlier subsets that took all their matches
+    taken_by_filter: list[str] = []  # conditions of earlier subsets that took all their matches
     taken_tables: list[ir.Table] = []  # earlier subsets cut by a limit (materialized)
     any_taken_everything = False
     picked_tables: list[tuple[Subset, ir.Table]] = []
     for subset in activity.subsets:
-        condition = ibis.coalesce(next(position), False) if subset.filter is not None else None
-        order = ordering([next(position) for _ in subset.order_by], subset.order_by)
+        condition = next(position) if subset.filter is not None else None
+        order_columns = [next(position) for _ in subset.order_by]
         candidates = widened
         if not activity.overlap:
             candidates = _remaining(
                 widened, taken_by_filter, taken_tables, key, any_taken_everything
             )
         if condition is not None:
-            candidates = candidates.filter(condition)
+            candidates = candidates.filter(_holds(candidates, condition))
         if subset.limit is None:
             picked = candidates.select(carried)
             if condition is None:
@@ -52,6 +55,7 @@ def run(ctx: RunContext, activity: Split, inputs: list[Input]) -> Outputs:
             else:
                 taken_by_filter.append(condition)
         else:
+            order = ordering([candidates[c] for c in order_columns], subset.order_by)
             picked = _limited(ctx, candidates, subset, order, key).select(carried)
             picked = _materialize(ctx, activity, subset, picked, dimension)
             taken_tables.append(picked)
@@ -67,9 +71,8 @@ def run(ctx: RunContext, activity: Split, inputs: list[Input]) -> Outputs:
         )
     else:
         for subset, table in picked_tables:
-            reuse = table.get_name() if subset.limit is not None else None
             outputs[subset.name] = Output(
-                table, dimension=dimension, reuse=reuse, fire_when_empty=not subset.skip_empty
+                table, dimension=dimension, fire_when_empty=not subset.skip_empty
             )
     if activity.complement:
         if activity.overlap:
@@ -84,9 +87,14 @@ def run(ctx: RunContext, activity: Split, inputs: list[Input]) -> Outputs:
     return outputs
 
 
+def _holds(table: ir.Table, condition: str) -> ir.BooleanValue:
+    """True where the compiled filter column is true (NULL counts as not matching)."""
+    return ibis.coalesce(table[condition], False)  # type: ignore[return-value]
+
+
 def _remaining(
     widened: ir.Table,
-    by_filter: list[ir.BooleanValue],
+    by_filter: list[str],
     tables: list[ir.Table],
     key: str,
     everything_taken: bool,
@@ -96,7 +104,7 @@ def _remaining(
     if everything_taken:
         return rest.filter(ibis.literal(False))
     for condition in by_filter:
-        rest = rest.filter(~condition)
+        rest = rest.filter(~_holds(rest, condition))
     for table in tables:
         rest = rest.anti_join(table.select(key), key)
     return rest

@@ -1,0 +1,1 @@
+"""Sample data and projects for trying Partita (the demo shop)."""
