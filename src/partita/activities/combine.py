@@ -16,7 +16,7 @@ def run(ctx: RunContext, activity: Combine, inputs: list[Input]) -> Outputs:
     key = ctx.dimension(dimension).key
     if activity.mode == "exclusion":
         return _exclusion(activity, _primary_first(activity, inputs), key, dimension)
-    keys = [i.table.select(key) for i in inputs]
+    keys = _keys(inputs, key)
     if activity.mode == "union":
         found = ibis.union(*keys, distinct=True)
         return {"out": Output(_merge(found, inputs, key), dimension=dimension)}
@@ -38,16 +38,19 @@ def _primary_first(activity: Combine, inputs: list[Input]) -> list[Input]:
 
 
 def _exclusion(activity: Combine, inputs: list[Input], key: str, dimension: str) -> Outputs:
-    primary, others = inputs[0].table, inputs[1:]
-    removed = (
-        ibis.union(*[o.table.select(key) for o in others], distinct=True)
-        if len(others) > 1
-        else others[0].table.select(key)
-    )
+    primary = inputs[0].table
+    others = _keys(inputs, key)[1:]
+    removed = ibis.union(*others, distinct=True) if len(others) > 1 else others[0]
     outputs = {"out": Output(primary.anti_join(removed, key), dimension=dimension)}
     if activity.complement:
         outputs["complement"] = Output(primary.semi_join(removed, key), dimension=dimension)
     return outputs
+
+
+def _keys(inputs: list[Input], key: str) -> list[ir.Table]:
+    """The inputs' key columns with one type (set operations need identical schemas)."""
+    dtype = inputs[0].table[key].type().copy(nullable=True)
+    return [i.table.select(**{key: i.table[key].cast(dtype)}) for i in inputs]
 
 
 def _merge(keys: ir.Table, inputs: list[Input], key: str) -> ir.Table:

@@ -89,7 +89,7 @@ def run(ctx: RunContext, activity: Split, inputs: list[Input]) -> Outputs:
 
 def _holds(table: ir.Table, condition: str) -> ir.BooleanValue:
     """True where the compiled filter column is true (NULL counts as not matching)."""
-    return ibis.coalesce(table[condition], False)  # type: ignore[return-value]
+    return ibis.coalesce(table[condition], False)
 
 
 def _remaining(

@@ -143,7 +143,7 @@ def campaigns(
                 (
                     r["name"],
                     r["label"],
-                    styled(r["status"]),
+                    styled(str(r["status"])),
                     r["latest_version"],
                     r["published_version"],
                     r["last_execution"],

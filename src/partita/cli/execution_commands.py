@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import sys
+import textwrap
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from partita.cli.base import EXIT_CODES, JsonOption, app, engine, handled
 from partita.cli.output import console, print_json, styled, table
@@ -76,14 +78,16 @@ def logs(
         return
     for line in lines:
         where = f" [{line['activity']}]" if line["activity"] else ""
-        console.print(
-            f"{line['at']} {styled(line['level']):>7}{where} {line['message']}",
-            markup=True,
-            highlight=False,
+        text = (
+            escape(f"{line['at']} ")
+            + f"{styled(line['level']):>7}"
+            + escape(f"{where} {line['message']}")
         )
+        console.print(text)
         if line["details"] and level == LogLevel.DEBUG:
             for key, value in line["details"].items():
-                console.print(f"    {key}: {value}", markup=False)
+                shown = textwrap.indent(str(value), "      ").lstrip()
+                console.print(f"    {key}: {shown}", markup=False)
 
 
 def _cell(value: Any) -> Any:

@@ -36,14 +36,16 @@ def show_tasks(tasks: list[dict[str, Any]]) -> None:
                 number(task["input_count"]),
                 outputs,
                 seconds,
-                task["error"] or "",
             )
         )
     console.print(
         table(
             "Tasks",
-            ["task", "activity", "try", "status", "in", "out", "time", "error"],
+            ["task", "activity", "try", "status", "in", "out", "time"],
             rows,
             numeric=["task", "in", "time"],
         )
     )
+    for task in tasks:
+        if task["error"]:
+            console.print(f"[red]task {task['id']} ({task['activity']}) failed:[/] {task['error']}")

@@ -7,6 +7,7 @@ the data (filters, columns) is checked by ``partita.activities.validation`` on t
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from partita.model.activities import ActivityBase, AndJoin, Columns, Combine
@@ -139,7 +140,7 @@ def _primary_problems(campaign: Campaign, activity: ActivityBase) -> list[Proble
     ]
 
 
-def _cycle_problems(campaign: Campaign, by_id: dict[str, ActivityBase]) -> list[Problem]:
+def _cycle_problems(campaign: Campaign, by_id: Mapping[str, ActivityBase]) -> list[Problem]:
     graph: dict[str, list[str]] = {a: [] for a in by_id}
     for transition in campaign.transitions:
         if transition.origin.activity in graph and transition.target in graph:

@@ -69,7 +69,7 @@ def load_yaml(text: str, file: str | None = None, subject: str = "YAML") -> Docu
     """Parse ``text``; a syntax error becomes :class:`InvalidInput` naming line and column."""
     try:
         node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

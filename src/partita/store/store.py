@@ -39,11 +39,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _utc(value: datetime) -> datetime:
     # SQLite hands timestamps back without their zone; they were written as UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None  # every table has an integer primary key
+    return int(key[0])
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
@@ -125,15 +133,17 @@ class Store:
         with self._tx() as c:
             row = c.execute(sa.select(t.campaigns).where(t.campaigns.c.name == name)).first()
             if row is None:
-                campaign_id = c.execute(
-                    sa.insert(t.campaigns).values(
-                        name=name,
-                        label=label,
-                        latest_version=0,
-                        created_at=now,
-                        updated_at=now,
+                campaign_id = _new_id(
+                    c.execute(
+                        sa.insert(t.campaigns).values(
+                            name=name,
+                            label=label,
+                            latest_version=0,
+                            created_at=now,
+                            updated_at=now,
+                        )
                     )
-                ).inserted_primary_key[0]
+                )
                 latest = 0
             else:
                 campaign_id, latest = row.id, row.latest_version
@@ -209,16 +219,18 @@ class Store:
     ) -> ExecutionRecord:
         """A new running execution."""
         with self._tx() as c:
-            execution_id = c.execute(
-                sa.insert(t.executions).values(
-                    campaign_id=campaign_id,
-                    version=version,
-                    mode=mode.value,
-                    status=ExecutionStatus.RUNNING.value,
-                    variables=variables,
-                    created_at=utcnow(),
+            execution_id = _new_id(
+                c.execute(
+                    sa.insert(t.executions).values(
+                        campaign_id=campaign_id,
+                        version=version,
+                        mode=mode.value,
+                        status=ExecutionStatus.RUNNING.value,
+                        variables=variables,
+                        created_at=utcnow(),
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
         return self.execution(execution_id)
 
     def execution(self, execution_id: int) -> ExecutionRecord:
@@ -287,17 +299,19 @@ class Store:
             ).scalar_one()
             now = utcnow()
             final = not status.is_active
-            task_id = c.execute(
-                sa.insert(t.tasks).values(
-                    execution_id=execution_id,
-                    activity_id=activity_id,
-                    attempt=attempts + 1,
-                    status=status.value,
-                    created_at=now,
-                    started_at=now if final else None,
-                    ended_at=now if final else None,
+            task_id = _new_id(
+                c.execute(
+                    sa.insert(t.tasks).values(
+                        execution_id=execution_id,
+                        activity_id=activity_id,
+                        attempt=attempts + 1,
+                        status=status.value,
+                        created_at=now,
+                        started_at=now if final else None,
+                        ended_at=now if final else None,
+                    )
                 )
-            ).inserted_primary_key[0]
+            )
         return self.task(task_id)
 
     def task(self, task_id: int) -> TaskRecord:
@@ -541,9 +555,9 @@ def _campaign(row: Any) -> CampaignRecord:
         latest_version=row.latest_version,
         published_version=row.published_version,
         archived_at=_aware(row.archived_at),
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
-    )  # type: ignore[arg-type]
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+    )
 
 
 def _version(row: Any) -> VersionRecord:
@@ -554,8 +568,8 @@ def _version(row: Any) -> VersionRecord:
         definition=row.definition,
         digest=row.digest,
         source=row.source,
-        created_at=_aware(row.created_at),
-    )  # type: ignore[arg-type]
+        created_at=_utc(row.created_at),
+    )
 
 
 def _execution(row: Any) -> ExecutionRecord:
@@ -569,7 +583,7 @@ def _execution(row: Any) -> ExecutionRecord:
         consecutive_errors=row.consecutive_errors,
         aborted=bool(row.aborted),
         tables_dropped=bool(row.tables_dropped),
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        created_at=_utc(row.created_at),
         ended_at=_aware(row.ended_at),
     )
 
@@ -584,7 +598,7 @@ def _task(row: Any) -> TaskRecord:
         input_count=row.input_count,
         error=row.error,
         worker=row.worker,
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        created_at=_utc(row.created_at),
         started_at=_aware(row.started_at),
         ended_at=_aware(row.ended_at),
     )
@@ -601,8 +615,8 @@ def _output(row: Any) -> OutputRecord:
         dimension=row.dimension,
         row_count=row.row_count,
         fired=bool(row.fired),
-        created_at=_aware(row.created_at),
-    )  # type: ignore[arg-type]
+        created_at=_utc(row.created_at),
+    )
 
 
 def _transition(row: Any) -> TransitionRecord:
@@ -616,8 +630,8 @@ def _transition(row: Any) -> TransitionRecord:
         state=TransitionState(row.state),
         row_count=row.row_count,
         table_name=row.table_name,
-        created_at=_aware(row.created_at),
-    )  # type: ignore[arg-type]
+        created_at=_utc(row.created_at),
+    )
 
 
 def _log(row: Any) -> LogRecord:
@@ -630,5 +644,5 @@ def _log(row: Any) -> LogRecord:
         level=LogLevel(row.level),
         message=row.message,
         details=row.details,
-        at=_aware(row.at),
-    )  # type: ignore[arg-type]
+        at=_utc(row.at),
+    )

@@ -145,13 +145,13 @@ class Warehouse:
                     (link.source, source_column),
                     (link.target, target_column),
                 ):
-                    types = columns.get(dim_name)
-                    if types is not None and column not in types:
+                    known = columns.get(dim_name)
+                    if known is not None and column not in known:
                         problems.append(
                             Problem(
                                 f"link '{link.name}' joins on column '{column}', which table "
                                 f"'{project.dimensions[dim_name].table}' ({dim_name}) does not have: "
-                                f"{suggestion(column, types)}",
+                                f"{suggestion(column, known)}",
                                 field=f"links.{link.name}.on",
                             )
                         )

@@ -20,7 +20,7 @@ def seeded_rank(key: ir.Value, seed: int) -> ir.IntegerValue:
     Integer keys are mixed directly; other keys are first replaced by their rank in key order.
     """
     if key.type().is_integer():
-        number: ir.IntegerValue = key.cast("int64")  # type: ignore[assignment]
+        number: ir.IntegerValue = key.cast("int64")
     else:
         number = ibis.row_number().over(order_by=key)
     salt = abs(seed) % 1_000_003
