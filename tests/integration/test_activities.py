@@ -571,3 +571,23 @@ transitions: [{from: a, to: j}, {from: b, to: j}, {from: j, to: e}]
         "e": "skipped",
     }
     assert report["status"] == "completed"
+
+
+def test_combine_of_audiences_with_different_key_nullability(engine: Engine, sql: SQL) -> None:
+    # An aggregate filter joins purchases: its keys come out nullable, unlike a plain filter's.
+    report = run_campaign(
+        engine,
+        """
+name: nulls
+activities:
+  - {id: spenders, type: build_audience, filter: "sum(purchases.amount) > 1000"}
+  - {id: gold, type: build_audience, filter: "loyalty_tier = 'gold'"}
+  - {id: u, type: combine, mode: union}
+  - {id: e, type: end}
+transitions: [{from: spenders, to: u}, {from: gold, to: u}, {from: u, to: e}]
+""",
+    )
+    expected = sql("""
+        SELECT customer_id FROM purchases GROUP BY customer_id HAVING sum(amount) > 1000
+        UNION SELECT id FROM customers WHERE loyalty_tier = 'gold'""")
+    assert keys(engine, report, "u") == nonempty(ids(expected))

@@ -1,0 +1,5 @@
+"""``python -m partita`` runs the CLI."""
+
+from partita.cli import main
+
+main()
