@@ -9,10 +9,11 @@ from partita.model.datamodel import ColumnType, DataModel, Dimension
 from partita.model.problems import Problem
 
 #: Conditions see one row with one column, ``count``: the inbound population's size.
+_CONDITION = "test condition"
 _COUNT_ONLY = DataModel(
-    dimensions={"test": Dimension(name="test", table="test", key="count")},
+    dimensions={_CONDITION: Dimension(name=_CONDITION, table=_CONDITION, key="count")},
     links=[],
-    columns={"test": {"count": ColumnType.INTEGER}},
+    columns={_CONDITION: {"count": ColumnType.INTEGER}},
 )
 
 
@@ -21,7 +22,7 @@ def run(ctx: RunContext, activity: TestActivity, inputs: list[Input]) -> Outputs
     source = inputs[0]
     one_row = source.table.aggregate(count=source.table.count())
     fctx = FilterContext(
-        model=_COUNT_ONLY, dimension="test", table_of=lambda _n: one_row, variables=ctx.variables
+        model=_COUNT_ONLY, dimension=_CONDITION, table_of=lambda _n: one_row, variables=ctx.variables
     )
     chosen: str | None = None
     for condition in activity.conditions:
@@ -42,7 +43,7 @@ def check_conditions(activity: TestActivity, ctx: CheckContext) -> list[Problem]
     problems: list[Problem] = []
     for index, condition in enumerate(activity.conditions):
         try:
-            check(parse_filter(condition.when), _COUNT_ONLY, "test", variables=ctx.variable_types)
+            check(parse_filter(condition.when), _COUNT_ONLY, _CONDITION, variables=ctx.variable_types)
         except FilterError as error:
             problems.append(error.to_problem(activity.id, f"conditions[{index}].when"))
     return problems

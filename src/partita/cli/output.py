@@ -16,8 +16,10 @@ from rich.table import Table
 from partita.model.problems import InvalidInput, Problem
 
 _NO_COLOR = bool(os.environ.get("NO_COLOR"))
-console = Console(no_color=_NO_COLOR, highlight=False, soft_wrap=True)
-errors = Console(stderr=True, no_color=_NO_COLOR, highlight=False, soft_wrap=True)
+# Piped output (CI logs, files) gets wide tables instead of Rich's 80-column default.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+console = Console(no_color=_NO_COLOR, highlight=False, soft_wrap=True, width=_WIDTH)
+errors = Console(stderr=True, no_color=_NO_COLOR, highlight=False, soft_wrap=True, width=_WIDTH)
 
 STATUS_STYLE = {
     "completed": "green",

@@ -121,11 +121,7 @@ def _input_count_problems(campaign: Campaign, activity: ActivityBase) -> list[Pr
 
 
 def _primary_problems(campaign: Campaign, activity: ActivityBase) -> list[Problem]:
-    if isinstance(activity, Combine) and activity.mode == "exclusion" and activity.primary is None:
-        return []
-    primary = (
-        getattr(activity, "primary", None) if isinstance(activity, Combine | AndJoin) else None
-    )
+    primary = activity.primary if isinstance(activity, Combine | AndJoin) else None
     if primary is None:
         return []
     sources = [str(t.origin) for t in campaign.inbound(activity.id)]

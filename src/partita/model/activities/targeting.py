@@ -1,105 +1,20 @@
-"""Settings of every activity kind, as pydantic models (a discriminated union on ``type``).
-
-A settings class also states the activity's shape: how many inputs it takes, which outputs it
-has, and which dimension and extra columns each output carries.  The validator and the canvas
-forms read these; the matching ``run`` lives in ``partita.activities.<kind>``.
-"""
+"""Settings of the targeting activities: build_audience, combine, deduplication, split."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from partita.model.activities.base import (
+    IDENTIFIER,
+    ActivityBase,
+    Columns,
+    FilterSpec,
+    OrderBy,
+    as_list,
+)
 from partita.model.datamodel import ColumnType
-
-#: A filter in text form (``"loyalty_tier = 'gold'"``) or as a rule tree (``{all: [...]}``).
-FilterSpec = str | dict[str, Any] | list[Any]
-#: Columns a working table carries beyond the dimension's own (enrichment values, segment…).
-Columns = dict[str, ColumnType]
-
-IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_ORDER_ITEM = re.compile(
-    r"^(?P<expr>.*?)(?:\s+(?P<direction>asc|desc))?\s*$", re.IGNORECASE | re.DOTALL
-)
-
-
-class OrderItem(BaseModel):
-    """An ordering expression with a direction: ``"amount desc"`` or ``{expr: amount, desc: true}``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    expr: str
-    desc: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_text(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            match = _ORDER_ITEM.match(value)
-            assert match is not None  # the pattern matches any text
-            direction = (match.group("direction") or "asc").lower()
-            return {"expr": match.group("expr").strip(), "desc": direction == "desc"}
-        return value
-
-    @model_serializer
-    def _to_text(self) -> str:
-        return str(self)
-
-    def __str__(self) -> str:
-        return f"{self.expr} desc" if self.desc else self.expr
-
-
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, str | dict) else value
-
-
-OrderBy = Annotated[list[OrderItem], Field(default_factory=list)]
-
-
-class ActivityBase(BaseModel):
-    """What every activity has: an id, a label, and its shape."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(pattern=IDENTIFIER, description="unique in the campaign; used in transitions")
-    label: str | None = Field(default=None, description="shown on the canvas")
-
-    #: (minimum, maximum) number of inbound transitions; maximum None means any number.
-    inputs_allowed: ClassVar[tuple[int, int | None]] = (1, 1)
-
-    @property
-    def kind(self) -> str:
-        """The ``type`` of this activity."""
-        return str(getattr(self, "type"))  # noqa: B009 - every subclass declares ``type``
-
-    def outputs(self) -> list[str]:
-        """Names of the outputs, in canvas order."""
-        return ["out"]
-
-    def output_dimension(self, output: str, inputs: list[str], default: str) -> str:
-        """The targeting dimension of ``output`` given the inputs' dimensions."""
-        return inputs[0] if inputs else default
-
-    def output_columns(self, output: str, inputs: list[Columns]) -> Columns:
-        """The extra columns ``output`` carries, given the inputs' extra columns."""
-        return dict(inputs[0]) if inputs else {}
-
-    def waits_for_all_inputs(self) -> bool:
-        """True when the activity cannot run unless every inbound transition fired."""
-        return True
-
-    def display(self) -> str:
-        """The label, or the id when there is none."""
-        return self.label or self.id
 
 
 class BuildAudience(ActivityBase):
@@ -181,7 +96,7 @@ class Deduplication(ActivityBase):
         default=False, description="adds output 'complement' with the removed duplicates"
     )
 
-    _list_keys = field_validator("keys", "order_by", mode="before")(_as_list)
+    _list_keys = field_validator("keys", "order_by", mode="before")(as_list)
 
     def outputs(self) -> list[str]:
         return ["out", "complement"] if self.complement else ["out"]
@@ -226,7 +141,7 @@ class Subset(BaseModel):
     )
     skip_empty: bool = Field(default=False, description="true: an empty subset ends its branch")
 
-    _list_order = field_validator("order_by", mode="before")(_as_list)
+    _list_order = field_validator("order_by", mode="before")(as_list)
 
 
 class Split(ActivityBase):
@@ -262,77 +177,3 @@ class Split(ActivityBase):
         if "complement" in names and self.complement:
             raise ValueError("a subset cannot be named 'complement' when complement is true")
         return self
-
-
-class Fork(ActivityBase):
-    """Fires all its outputs with the inbound population."""
-
-    type: Literal["fork"] = "fork"
-    branches: Annotated[list[str], Field(min_length=2)] = Field(
-        default_factory=lambda: ["out1", "out2"], description="output names"
-    )
-
-    def outputs(self) -> list[str]:
-        return list(self.branches)
-
-
-class AndJoin(ActivityBase):
-    """Waits for all inbound transitions; carries the ``primary`` input's population."""
-
-    type: Literal["and_join"] = "and_join"
-    primary: str | None = Field(
-        default=None, description="input named by its source; default: the first"
-    )
-
-    inputs_allowed: ClassVar[tuple[int, int | None]] = (2, None)
-
-
-class Condition(BaseModel):
-    """One branch of a test: fires its output when ``when`` is true."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=IDENTIFIER, description="output name")
-    label: str | None = None
-    when: str = Field(description="e.g. count > 10000 or $country = 'FR'")
-
-
-class TestActivity(ActivityBase):
-    """Fires the output of the first true condition (or ``default``) with the inbound population."""
-
-    __test__ = False  # not a pytest test class
-
-    type: Literal["test"] = "test"
-    conditions: Annotated[list[Condition], Field(min_length=1)]
-    default: bool = Field(
-        default=False, description="adds output 'default', fired when no condition holds"
-    )
-
-    def outputs(self) -> list[str]:
-        names = [c.name for c in self.conditions]
-        return [*names, "default"] if self.default else names
-
-
-class End(ActivityBase):
-    """Marks the end of a branch."""
-
-    type: Literal["end"] = "end"
-
-    inputs_allowed: ClassVar[tuple[int, int | None]] = (1, None)
-
-    def outputs(self) -> list[str]:
-        return []
-
-    def waits_for_all_inputs(self) -> bool:
-        return False
-
-
-Activity = Annotated[
-    BuildAudience | Combine | Deduplication | Split | Fork | AndJoin | TestActivity | End,
-    Field(discriminator="type"),
-]
-
-ACTIVITY_TYPES: dict[str, type[ActivityBase]] = {
-    cls.model_fields["type"].default: cls
-    for cls in (BuildAudience, Combine, Deduplication, Split, Fork, AndJoin, TestActivity, End)
-}

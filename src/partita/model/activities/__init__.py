@@ -1,0 +1,71 @@
+"""Settings of every activity kind, as pydantic models (a discriminated union on ``type``).
+
+A settings class also states the activity's shape: how many inputs it takes, which outputs it
+has, and which dimension and extra columns each output carries.  The validator and the canvas
+forms read these; the matching ``run`` lives in ``partita.activities.<kind>``.  A new kind is
+a class in one of these modules plus one entry in ``KINDS`` below.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from partita.model.activities.base import (
+    IDENTIFIER,
+    ActivityBase,
+    Columns,
+    FilterSpec,
+    OrderItem,
+)
+from partita.model.activities.flow import AndJoin, Condition, End, Fork, TestActivity
+from partita.model.activities.targeting import (
+    BuildAudience,
+    Combine,
+    Deduplication,
+    Limit,
+    Split,
+    Subset,
+)
+
+KINDS: tuple[type[ActivityBase], ...] = (
+    BuildAudience,
+    Combine,
+    Deduplication,
+    Split,
+    Fork,
+    AndJoin,
+    TestActivity,
+    End,
+)
+
+Activity = Annotated[
+    BuildAudience | Combine | Deduplication | Split | Fork | AndJoin | TestActivity | End,
+    Field(discriminator="type"),
+]
+
+ACTIVITY_TYPES: dict[str, type[ActivityBase]] = {
+    cls.model_fields["type"].default: cls for cls in KINDS
+}
+
+__all__ = [
+    "ACTIVITY_TYPES",
+    "IDENTIFIER",
+    "Activity",
+    "ActivityBase",
+    "AndJoin",
+    "BuildAudience",
+    "Columns",
+    "Combine",
+    "Condition",
+    "Deduplication",
+    "End",
+    "FilterSpec",
+    "Fork",
+    "Limit",
+    "OrderItem",
+    "Split",
+    "Subset",
+    "TestActivity",
+]
