@@ -426,14 +426,21 @@ def test_check_error_becomes_a_problem() -> None:
     with pytest.raises(FilterError) as caught:
         check_filter("countri = 'FR'")
     problem = caught.value.to_problem("gold", "filter")
-    assert (
-        problem.message
-        == "unknown column 'countri' in dimension 'customers': did you mean 'country'?"
+    assert problem.message == (
+        "unknown column 'countri' in dimension 'customers': did you mean 'country'? "
+        "(at column 1 of the filter)"
     )
+    # the Problem's line and column are places in a file; the filter's place is in the message
     assert (problem.activity, problem.field, problem.line, problem.column) == (
         "gold",
         "filter",
-        1,
-        1,
+        None,
+        None,
     )
     assert problem.hint == "countri = 'FR'\n^^^^^^^"
+    assert str(problem) == (
+        "activity 'gold', field 'filter': unknown column 'countri' in dimension 'customers': "
+        "did you mean 'country'? (at column 1 of the filter)\n"
+        "      countri = 'FR'\n"
+        "      ^^^^^^^"
+    )

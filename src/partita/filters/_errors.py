@@ -48,12 +48,14 @@ class FilterError(Exception):
         return FilterError(f"{place}: {self.message}", self.span)
 
     def to_problem(self, activity: str | None = None, field: str | None = None) -> Problem:
-        """This error as a validation Problem; the excerpt goes in the hint."""
-        return Problem(
-            message=self.message,
-            activity=activity,
-            field=field,
-            line=self.line,
-            column=self.column,
-            hint=self.excerpt,
-        )
+        """This error as a validation Problem: the place in the filter text goes in the message
+        (the Problem's own line and column are places in a file), the excerpt in the hint."""
+        message = self.message
+        if self.line is not None:
+            where = (
+                f"column {self.column}"
+                if self.line == 1
+                else (f"line {self.line}, column {self.column}")
+            )
+            message = f"{message} (at {where} of the {field or 'filter'})"
+        return Problem(message=message, activity=activity, field=field, hint=self.excerpt)

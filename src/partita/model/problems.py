@@ -70,7 +70,9 @@ class Problem:
     def __str__(self) -> str:
         where = self.where()
         text = f"{where}: {self.message}" if where else self.message
-        if self.hint:
+        if self.hint and "\n" in self.hint:
+            text += "\n" + "\n".join(f"      {line}" for line in self.hint.splitlines())
+        elif self.hint:
             text += f" ({self.hint})"
         return text
 
