@@ -22,7 +22,7 @@ demo: $(VENV)/.installed
 	$(BIN)/partita demo
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
