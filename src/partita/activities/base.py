@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
 
 import ibis.expr.types as ir
 
@@ -26,13 +28,14 @@ from partita.warehouse.sampling import seeded_rank
 
 @dataclass(frozen=True)
 class Input:
-    """One inbound population: where it came from and its working table."""
+    """One inbound population: where it came from, its working table and its key column."""
 
     source: Endpoint
     table_name: str
     table: ir.Table
     dimension: str
     count: int
+    key: str
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,39 @@ class Output:
     dimension: str | None = None
     fire_when_empty: bool = True
     reuse: str | None = None
+    #: The key column when the rows are not rows of a dimension (a loaded file's ``_row``).
+    key: str | None = None
 
     @classmethod
     def passthrough(cls, source: Input) -> Output:
         """The inbound population, unchanged and not copied."""
-        return cls(table=source.table, dimension=source.dimension, reuse=source.table_name)
+        return cls(
+            table=source.table, dimension=source.dimension, reuse=source.table_name, key=source.key
+        )
 
 
 Outputs = dict[str, Output]
+
+
+@dataclass(frozen=True)
+class SavedAudience:
+    """A named audience as save_audience writes it and read_audience finds it."""
+
+    name: str
+    table_name: str
+    dimension: str
+    columns: list[str]
+    row_count: int
+
+
+class AudienceCatalog(Protocol):
+    """Where named audiences are recorded (the engine backs it with the state store)."""
+
+    def get(self, name: str) -> SavedAudience | None:
+        """The audience called ``name``, if saved."""
+
+    def save(self, audience: SavedAudience) -> None:
+        """Record (or replace) an audience."""
 
 
 @dataclass
@@ -71,6 +99,10 @@ class RunContext:
     log: Callable[[LogLevel, str, dict[str, Any] | None], None]
     materialize: Callable[[str, ir.Table, str], ir.Table]
     scratch: Callable[[ir.Table], ir.Table]
+    root: Path
+    audiences: AudienceCatalog
+    #: When the previous live execution of this campaign started (incremental queries).
+    previous_live_start: datetime | None = None
 
     @property
     def seed(self) -> int:
@@ -132,4 +164,6 @@ class CheckContext:
 
 
 Checker = Callable[[Any, CheckContext], list[Problem]]
+#: (settings, output, input dimensions, input columns, data model) -> the output's columns.
+ColumnsOf = Callable[[Any, str, list[str], list[Columns], DataModel], Columns]
 Runner = Callable[[RunContext, Any, list[Input]], Outputs]

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from partita.activities import build_audience, combine, deduplication, flow, split, test_activity
-from partita.activities.base import Checker, Runner
+from partita.activities import (
+    audiences,
+    build_audience,
+    change_dimension,
+    combine,
+    deduplication,
+    enrichment,
+    extract_file,
+    flow,
+    incremental_query,
+    load_file,
+    reconciliation,
+    split,
+    test_activity,
+    update_data,
+)
+from partita.activities.base import Checker, ColumnsOf, Runner
 
 
 @dataclass(frozen=True)
@@ -14,13 +29,24 @@ class ActivityKind:
 
     run: Runner
     check: Checker = flow.no_checks
+    #: Output columns that need the data model to type (enrichment aliases); None: the settings'.
+    columns: ColumnsOf | None = None
 
 
 KINDS: dict[str, ActivityKind] = {
     "build_audience": ActivityKind(build_audience.run, build_audience.check),
+    "read_audience": ActivityKind(audiences.run),
+    "incremental_query": ActivityKind(incremental_query.run),
+    "load_file": ActivityKind(load_file.run),
     "combine": ActivityKind(combine.run),
     "deduplication": ActivityKind(deduplication.run, deduplication.check),
+    "enrichment": ActivityKind(enrichment.run),
+    "reconciliation": ActivityKind(reconciliation.run),
     "split": ActivityKind(split.run, split.check),
+    "change_dimension": ActivityKind(change_dimension.run),
+    "save_audience": ActivityKind(audiences.run),
+    "extract_file": ActivityKind(extract_file.run),
+    "update_data": ActivityKind(update_data.run),
     "fork": ActivityKind(flow.run_fork),
     "and_join": ActivityKind(flow.run_and_join),
     "test": ActivityKind(test_activity.run, test_activity.check_conditions),

@@ -22,7 +22,10 @@ def run(ctx: RunContext, activity: TestActivity, inputs: list[Input]) -> Outputs
     source = inputs[0]
     one_row = source.table.aggregate(count=source.table.count())
     fctx = FilterContext(
-        model=_COUNT_ONLY, dimension=_CONDITION, table_of=lambda _n: one_row, variables=ctx.variables
+        model=_COUNT_ONLY,
+        dimension=_CONDITION,
+        table_of=lambda _n: one_row,
+        variables=ctx.variables,
     )
     chosen: str | None = None
     for condition in activity.conditions:
@@ -43,7 +46,9 @@ def check_conditions(activity: TestActivity, ctx: CheckContext) -> list[Problem]
     problems: list[Problem] = []
     for index, condition in enumerate(activity.conditions):
         try:
-            check(parse_filter(condition.when), _COUNT_ONLY, _CONDITION, variables=ctx.variable_types)
+            check(
+                parse_filter(condition.when), _COUNT_ONLY, _CONDITION, variables=ctx.variable_types
+            )
         except FilterError as error:
             problems.append(error.to_problem(activity.id, f"conditions[{index}].when"))
     return problems

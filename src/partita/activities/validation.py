@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from partita.activities.base import CheckContext
 from partita.activities.registry import KINDS
+from partita.model.activities import ActivityBase, Columns
+from partita.model.activities.base import is_file_rows
 from partita.model.campaign import Campaign
 from partita.model.datamodel import DataModel
 from partita.model.graph import Flow, compute_flow, structure_problems
@@ -15,7 +17,16 @@ def campaign_problems(campaign: Campaign, model: DataModel) -> tuple[Flow | None
     problems = structure_problems(campaign)
     if any("cycle" in p.message for p in problems):
         return None, problems
-    flow, flow_problems = compute_flow(campaign)
+
+    def columns_hook(
+        activity: ActivityBase, output: str, dims: list[str], cols: list[Columns]
+    ) -> Columns | None:
+        typer = KINDS[activity.kind].columns
+        if typer is None or not all(d in model.dimensions or is_file_rows(d) for d in dims):
+            return None
+        return typer(activity, output, dims, cols, model)
+
+    flow, flow_problems = compute_flow(campaign, model, columns_hook)
     problems += flow_problems
     ctx = CheckContext(
         campaign=campaign,

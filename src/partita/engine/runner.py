@@ -11,20 +11,22 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ibis.expr.types as ir
 
-from partita.activities.base import Input, Output, RunContext
+from partita.activities.base import Input, Output, RunContext, SavedAudience
 from partita.activities.registry import KINDS
 from partita.filters import FilterError
 from partita.model.activities import ActivityBase
 from partita.model.campaign import Campaign, Endpoint
 from partita.model.datamodel import DataModel
 from partita.model.problems import InvalidInput, PartitaError
-from partita.model.states import ExecutionStatus, LogLevel, TaskStatus, TransitionState
+from partita.model.states import ExecutionStatus, LogLevel, Mode, TaskStatus, TransitionState
 from partita.model.variables import typed_variables
-from partita.store import ExecutionRecord, Store, TaskRecord, TransitionRecord
+from partita.store import ExecutionRecord, OutputRecord, Store, TaskRecord, TransitionRecord
 from partita.warehouse import Warehouse
 
 #: Called after each task with the execution id (progress display).
@@ -45,8 +47,10 @@ class Runner:
         warehouse: Warehouse,
         model: DataModel,
         campaign_of: Callable[[ExecutionRecord], Campaign],
+        root: Path,
         progress: Progress | None = None,
     ) -> None:
+        self.root = root
         self.store = store
         self.warehouse = warehouse
         self.model = model
@@ -148,22 +152,23 @@ class Runner:
             if record is None or record.state != TransitionState.FIRED:
                 continue
             assert record.table_name is not None
-            dimension = self._output_dimension(execution, record)
+            output = self._output_of(execution, record)
             inputs.append(
                 Input(
                     source=transition.origin,
                     table_name=record.table_name,
                     table=self.warehouse.working(record.table_name),
-                    dimension=dimension,
+                    dimension=output.dimension,
                     count=record.row_count or 0,
+                    key=output.key_column or self.model.dimension(output.dimension).key,
                 )
             )
         return inputs
 
-    def _output_dimension(self, execution: ExecutionRecord, record: TransitionRecord) -> str:
+    def _output_of(self, execution: ExecutionRecord, record: TransitionRecord) -> OutputRecord:
         for output in self.store.outputs(execution.id):
             if output.activity_id == record.from_activity and output.output == record.from_output:
-                return output.dimension
+                return output
         raise PartitaError(
             f"no working table recorded for '{record.from_activity}."
             f"{record.from_output}' in execution {execution.id}"
@@ -208,7 +213,18 @@ class Runner:
             log=log,
             materialize=materialize,
             scratch=make_scratch,
+            root=self.root,
+            audiences=StoredAudiences(self.store, execution),
+            previous_live_start=self._previous_live_start(execution),
         )
+
+    def _previous_live_start(self, execution: ExecutionRecord) -> datetime | None:
+        earlier = [
+            e
+            for e in self.store.executions(execution.campaign_id, Mode.LIVE)
+            if e.id < execution.id and e.status == ExecutionStatus.COMPLETED
+        ]
+        return earlier[0].created_at if earlier else None
 
     def _materialize(
         self, execution: ExecutionRecord, task: TaskRecord, name: str, expr: ir.Table
@@ -263,7 +279,15 @@ class Runner:
             fired = count > 0 or result.fire_when_empty
             dimension = result.dimension or campaign.dimension
             self.store.record_output(
-                execution.id, task.id, activity.id, output, name, dimension, count, fired
+                execution.id,
+                task.id,
+                activity.id,
+                output,
+                name,
+                dimension,
+                count,
+                fired,
+                key_column=result.key,
             )
             counts[output] = count
             state = TransitionState.FIRED if fired else TransitionState.DEAD
@@ -434,6 +458,35 @@ class Runner:
             task_id=task.id if task else None,
             activity_id=task.activity_id if task else activity_id,
             details=details,
+        )
+
+
+class StoredAudiences:
+    """Named audiences recorded in the state store, for save_audience and read_audience."""
+
+    def __init__(self, store: Store, execution: ExecutionRecord) -> None:
+        self.store = store
+        self.execution = execution
+
+    def get(self, name: str) -> SavedAudience | None:
+        """The audience called ``name``, if saved."""
+        found = self.store.audience(name)
+        if found is None:
+            return None
+        return SavedAudience(
+            found.name, found.table_name, found.dimension, found.columns, found.row_count
+        )
+
+    def save(self, audience: SavedAudience) -> None:
+        """Record (or replace) an audience, stamped with this execution."""
+        self.store.save_audience(
+            audience.name,
+            audience.table_name,
+            audience.dimension,
+            audience.columns,
+            audience.row_count,
+            self.execution.campaign_id,
+            self.execution.id,
         )
 
 

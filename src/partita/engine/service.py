@@ -203,7 +203,14 @@ class Engine:
 
     def run(self, execution_id: int) -> ExecutionRecord:
         """Run the execution's tasks until it ends or nothing can run now."""
-        runner = Runner(self.store, self.warehouse, self.model, self.campaign_of, self.progress)
+        runner = Runner(
+            self.store,
+            self.warehouse,
+            self.model,
+            self.campaign_of,
+            self.project.root,
+            self.progress,
+        )
         execution = runner.run(execution_id)
         if execution.status.is_final:
             self.apply_retention(execution)
@@ -402,7 +409,7 @@ class Engine:
                         f"the working tables of execution {execution.id} were "
                         "dropped by the retention policy"
                     )
-                key = self.project.dimensions[output.dimension].key
+                key = output.key_column or self.project.dimensions[output.dimension].key
                 return WorkingTableRef(execution, output, key)
         raise PartitaError(
             f"'{endpoint}' produced no working table in execution {execution.id} "

@@ -7,11 +7,13 @@ the data (filters, columns) is checked by ``partita.activities.validation`` on t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from partita.model.activities import ActivityBase, AndJoin, Columns, Combine
+from partita.model.activities.base import is_file_rows
 from partita.model.campaign import Campaign, Endpoint
+from partita.model.datamodel import DataModel
 from partita.model.problems import Problem, suggestion
 
 
@@ -166,7 +168,14 @@ def _cycle_problems(campaign: Campaign, by_id: Mapping[str, ActivityBase]) -> li
     return problems
 
 
-def compute_flow(campaign: Campaign) -> tuple[Flow, list[Problem]]:
+#: Computes an output's carried columns when that needs the data model (enrichment aliases);
+#: returns None to use the settings' own ``output_columns``.
+ColumnsHook = Callable[[ActivityBase, str, list[str], list[Columns]], Columns | None]
+
+
+def compute_flow(
+    campaign: Campaign, model: DataModel | None = None, columns_hook: ColumnsHook | None = None
+) -> tuple[Flow, list[Problem]]:
     """Dimensions and extra columns along the diagram (call on a structurally valid campaign)."""
     flow = Flow()
     problems: list[Problem] = []
@@ -181,6 +190,7 @@ def compute_flow(campaign: Campaign) -> tuple[Flow, list[Problem]]:
         cols = [flow.output_columns[s] for s in sources if s in flow.output_columns]
         flow.input_dimensions[activity_id] = dims
         flow.input_columns[activity_id] = cols
+        problems.extend(_file_rows_problems(activity, sources, dims))
         if isinstance(activity, Combine | AndJoin) and len(set(dims)) > 1:
             listed = ", ".join(f"'{s}' ({d})" for s, d in zip(sources, dims, strict=False))
             if isinstance(activity, Combine):
@@ -196,15 +206,38 @@ def compute_flow(campaign: Campaign) -> tuple[Flow, list[Problem]]:
         for output in activity.outputs():
             endpoint = Endpoint(activity=activity_id, output=output)
             flow.output_dimension[endpoint] = activity.output_dimension(
-                output, ordered_dims, campaign.dimension
+                output, ordered_dims, campaign.dimension, model
             )
-            flow.output_columns[endpoint] = activity.output_columns(output, ordered_cols)
+            hooked = (
+                columns_hook(activity, output, ordered_dims, ordered_cols) if columns_hook else None
+            )
+            flow.output_columns[endpoint] = (
+                hooked if hooked is not None else activity.output_columns(output, ordered_cols)
+            )
         for transition in campaign.outbound(activity_id):
             if transition.target in pending:
                 pending[transition.target] -= 1
                 if pending[transition.target] == 0:
                     ready.append(transition.target)
     return flow, problems
+
+
+def _file_rows_problems(
+    activity: ActivityBase, sources: list[Endpoint], dims: list[str]
+) -> list[Problem]:
+    """Rows of a loaded file must be reconciled before most activities can use them."""
+    if activity.accepts_file_rows:
+        return []
+    return [
+        Problem(
+            f"input '{source}' holds the rows of a loaded file, not rows of a dimension",
+            activity=activity.id,
+            field="transitions",
+            hint="add a reconciliation first, or give the load_file a 'dimension'",
+        )
+        for source, dimension in zip(sources, dims, strict=False)
+        if is_file_rows(dimension)
+    ]
 
 
 def _primary_first(

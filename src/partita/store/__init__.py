@@ -1,6 +1,7 @@
 """The store layer: Partita's own state (SQLAlchemy 2 + Alembic; SQLite or PostgreSQL)."""
 
 from partita.store.records import (
+    AudienceRecord,
     CampaignRecord,
     ExecutionRecord,
     LogRecord,
@@ -12,6 +13,7 @@ from partita.store.records import (
 from partita.store.store import Store, utcnow
 
 __all__ = [
+    "AudienceRecord",
     "CampaignRecord",
     "ExecutionRecord",
     "LogRecord",

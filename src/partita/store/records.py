@@ -81,9 +81,25 @@ class OutputRecord:
     output: str
     table_name: str
     dimension: str
+    key_column: str | None
     row_count: int
     fired: bool
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class AudienceRecord:
+    """A named audience: its table in the warehouse and where it came from."""
+
+    id: int
+    name: str
+    table_name: str
+    dimension: str
+    columns: list[str]
+    row_count: int
+    campaign_id: int
+    execution_id: int
+    saved_at: datetime
 
 
 @dataclass(frozen=True)

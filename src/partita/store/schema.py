@@ -104,6 +104,7 @@ outputs = sa.Table(
     sa.Column("output", sa.String(200), nullable=False),
     sa.Column("table_name", sa.String(300), nullable=False),
     sa.Column("dimension", sa.String(200), nullable=False),
+    sa.Column("key_column", sa.String(200)),
     sa.Column("row_count", sa.BigInteger, nullable=False),
     sa.Column("fired", sa.Boolean, nullable=False),
     _now(),
@@ -127,6 +128,20 @@ transitions = sa.Table(
     _now(),
     sa.UniqueConstraint("execution_id", "position", name="uq_transitions_position"),
     _one_of("state", TransitionState),
+)
+
+audiences = sa.Table(
+    "audiences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("table_name", sa.String(300), nullable=False),
+    sa.Column("dimension", sa.String(200), nullable=False),
+    sa.Column("columns", sa.JSON, nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("campaign_id", sa.Integer, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("execution_id", sa.Integer, sa.ForeignKey("executions.id"), nullable=False),
+    sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 logs = sa.Table(

@@ -22,6 +22,7 @@ from alembic.script import ScriptDirectory
 from partita.model.states import ExecutionStatus, LogLevel, Mode, TaskStatus, TransitionState
 from partita.store import schema as t
 from partita.store.records import (
+    AudienceRecord,
     CampaignRecord,
     ExecutionRecord,
     LogRecord,
@@ -396,6 +397,7 @@ class Store:
         dimension: str,
         row_count: int,
         fired: bool,
+        key_column: str | None = None,
     ) -> None:
         """Remember an output's working table (replacing an earlier attempt's)."""
         with self._tx() as c:
@@ -414,6 +416,7 @@ class Store:
                     output=output,
                     table_name=table_name,
                     dimension=dimension,
+                    key_column=key_column,
                     row_count=row_count,
                     fired=fired,
                     created_at=utcnow(),
@@ -484,6 +487,50 @@ class Store:
                     t.transitions.c.position.in_(list(positions)),
                 )
             )
+
+    # -- audiences --------------------------------------------------------------------------------
+
+    def save_audience(
+        self,
+        name: str,
+        table_name: str,
+        dimension: str,
+        columns: Sequence[str],
+        row_count: int,
+        campaign_id: int,
+        execution_id: int,
+    ) -> AudienceRecord:
+        """Record (or replace) a named audience's metadata."""
+        values = {
+            "table_name": table_name,
+            "dimension": dimension,
+            "columns": list(columns),
+            "row_count": row_count,
+            "campaign_id": campaign_id,
+            "execution_id": execution_id,
+            "saved_at": utcnow(),
+        }
+        with self._tx() as c:
+            updated = c.execute(
+                sa.update(t.audiences).where(t.audiences.c.name == name).values(**values)
+            )
+            if not updated.rowcount:
+                c.execute(sa.insert(t.audiences).values(name=name, **values))
+        found = self.audience(name)
+        assert found is not None
+        return found
+
+    def audience(self, name: str) -> AudienceRecord | None:
+        """A named audience, or None."""
+        with self._tx() as c:
+            row = c.execute(sa.select(t.audiences).where(t.audiences.c.name == name)).first()
+        return _audience(row) if row else None
+
+    def audiences(self) -> list[AudienceRecord]:
+        """Every named audience, by name."""
+        with self._tx() as c:
+            rows = c.execute(sa.select(t.audiences).order_by(t.audiences.c.name)).all()
+        return [_audience(r) for r in rows]
 
     # -- logs -------------------------------------------------------------------------------------
 
@@ -613,9 +660,24 @@ def _output(row: Any) -> OutputRecord:
         output=row.output,
         table_name=row.table_name,
         dimension=row.dimension,
+        key_column=row.key_column,
         row_count=row.row_count,
         fired=bool(row.fired),
         created_at=_utc(row.created_at),
+    )
+
+
+def _audience(row: Any) -> AudienceRecord:
+    return AudienceRecord(
+        id=row.id,
+        name=row.name,
+        table_name=row.table_name,
+        dimension=row.dimension,
+        columns=list(row.columns or []),
+        row_count=row.row_count,
+        campaign_id=row.campaign_id,
+        execution_id=row.execution_id,
+        saved_at=_utc(row.saved_at),
     )
 
 

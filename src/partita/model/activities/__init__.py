@@ -12,6 +12,12 @@ from typing import Annotated
 
 from pydantic import Field
 
+from partita.model.activities.audiences import (
+    IncrementalQuery,
+    ReadAudience,
+    SaveAudience,
+    UpdateData,
+)
 from partita.model.activities.base import (
     IDENTIFIER,
     ActivityBase,
@@ -19,6 +25,15 @@ from partita.model.activities.base import (
     FilterSpec,
     OrderItem,
 )
+from partita.model.activities.data import (
+    ChangeDimension,
+    Collect,
+    Enrichment,
+    Lookup,
+    MatchRule,
+    Reconciliation,
+)
+from partita.model.activities.files import ExtractFile, FileColumn, LoadFile
 from partita.model.activities.flow import AndJoin, Condition, End, Fork, TestActivity
 from partita.model.activities.targeting import (
     BuildAudience,
@@ -29,21 +44,46 @@ from partita.model.activities.targeting import (
     Subset,
 )
 
+Activity = Annotated[
+    BuildAudience
+    | ReadAudience
+    | IncrementalQuery
+    | LoadFile
+    | Combine
+    | Deduplication
+    | Enrichment
+    | Reconciliation
+    | Split
+    | ChangeDimension
+    | SaveAudience
+    | ExtractFile
+    | UpdateData
+    | Fork
+    | AndJoin
+    | TestActivity
+    | End,
+    Field(discriminator="type"),
+]
+
 KINDS: tuple[type[ActivityBase], ...] = (
     BuildAudience,
+    ReadAudience,
+    IncrementalQuery,
+    LoadFile,
     Combine,
     Deduplication,
+    Enrichment,
+    Reconciliation,
     Split,
+    ChangeDimension,
+    SaveAudience,
+    ExtractFile,
+    UpdateData,
     Fork,
     AndJoin,
     TestActivity,
     End,
 )
-
-Activity = Annotated[
-    BuildAudience | Combine | Deduplication | Split | Fork | AndJoin | TestActivity | End,
-    Field(discriminator="type"),
-]
 
 ACTIVITY_TYPES: dict[str, type[ActivityBase]] = {
     cls.model_fields["type"].default: cls for cls in KINDS
@@ -56,16 +96,29 @@ __all__ = [
     "ActivityBase",
     "AndJoin",
     "BuildAudience",
+    "ChangeDimension",
+    "Collect",
     "Columns",
     "Combine",
     "Condition",
     "Deduplication",
     "End",
+    "Enrichment",
+    "ExtractFile",
+    "FileColumn",
     "FilterSpec",
     "Fork",
+    "IncrementalQuery",
     "Limit",
+    "LoadFile",
+    "Lookup",
+    "MatchRule",
     "OrderItem",
+    "ReadAudience",
+    "Reconciliation",
+    "SaveAudience",
     "Split",
     "Subset",
     "TestActivity",
+    "UpdateData",
 ]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from partita.model.datamodel import ColumnType
+from partita.model.datamodel import ColumnType, DataModel
 
 FilterSpec = str | dict[str, Any] | list[Any]
 #: Columns a working table carries beyond the dimension's own (enrichment values, segment…).
@@ -63,6 +63,8 @@ class ActivityBase(BaseModel):
 
     #: (minimum, maximum) number of inbound transitions; maximum None means any number.
     inputs_allowed: ClassVar[tuple[int, int | None]] = (1, 1)
+    #: True when an input may hold rows of a file not yet reconciled with a dimension.
+    accepts_file_rows: ClassVar[bool] = False
 
     @property
     def kind(self) -> str:
@@ -73,7 +75,9 @@ class ActivityBase(BaseModel):
         """Names of the outputs, in canvas order."""
         return ["out"]
 
-    def output_dimension(self, output: str, inputs: list[str], default: str) -> str:
+    def output_dimension(
+        self, output: str, inputs: list[str], default: str, model: DataModel | None = None
+    ) -> str:
         """The targeting dimension of ``output`` given the inputs' dimensions."""
         return inputs[0] if inputs else default
 
@@ -88,3 +92,20 @@ class ActivityBase(BaseModel):
     def display(self) -> str:
         """The label, or the id when there is none."""
         return self.label or self.id
+
+
+FILE_ROWS = "file:"
+
+
+def file_rows(activity_id: str) -> str:
+    """The pseudo-dimension of rows loaded from a file by ``activity_id`` (not reconciled)."""
+    return f"{FILE_ROWS}{activity_id}"
+
+
+def is_file_rows(dimension: str) -> bool:
+    """True for the pseudo-dimension of a loaded file."""
+    return dimension.startswith(FILE_ROWS)
+
+
+#: Rows of a loaded file are numbered in this column (1 = the first data row).
+FILE_ROW_KEY = "_row"

@@ -14,7 +14,7 @@ from partita.model.activities.base import (
     OrderBy,
     as_list,
 )
-from partita.model.datamodel import ColumnType
+from partita.model.datamodel import ColumnType, DataModel
 
 
 class BuildAudience(ActivityBase):
@@ -30,7 +30,9 @@ class BuildAudience(ActivityBase):
 
     inputs_allowed: ClassVar[tuple[int, int | None]] = (0, 1)
 
-    def output_dimension(self, output: str, inputs: list[str], default: str) -> str:
+    def output_dimension(
+        self, output: str, inputs: list[str], default: str, model: DataModel | None = None
+    ) -> str:
         return self.dimension or default
 
     def output_columns(self, output: str, inputs: list[Columns]) -> Columns:
