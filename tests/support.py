@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from partita.engine import Engine
 from partita.engine.reports import execution_report
+from partita.examples.shop import write_project
 from partita.model.campaign import parse_campaign
+
+#: Hand-written SQL on the test's engine -> its rows (the ``sql`` fixture).
+SQL = Callable[[str], list[tuple[Any, ...]]]
+
+#: The demo shop's tables, in load order.
+SHOP_TABLES = ("regions", "stores", "products", "customers", "purchases")
 
 
 def run_campaign(
@@ -35,3 +47,70 @@ def table_rows(engine: Engine, report: dict[str, Any], output: str) -> list[dict
 def counts(report: dict[str, Any]) -> dict[str, int | None]:
     """Transition counts by ``from -> to``."""
     return {f"{t['from']} -> {t['to']}": t["count"] for t in report["transitions"]}
+
+
+# -- projects on each engine -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostgresShop:
+    """The test shop copied into a PostgreSQL database of its own (see ``tests/conftest.py``)."""
+
+    server: str
+    database: str
+
+    @property
+    def url(self) -> str:
+        """The database's URL, as ``partita.yaml`` writes it."""
+        return f"{self.server}/{self.database}"
+
+    def connect(self) -> Any:
+        """A new autocommit psycopg connection to the database."""
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    def drop_schema(self, schema: str) -> None:
+        """Drop a working schema and everything in it (absent: nothing happens)."""
+        with self.connect() as con:
+            con.execute("SET lock_timeout = '20s'")
+            con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def new_working_schema() -> str:
+    """A working-schema name no other test uses."""
+    return f"pw_{uuid.uuid4().hex[:12]}"
+
+
+def write_test_project(
+    folder: Path,
+    shop_file: Path,
+    postgres: PostgresShop | None = None,
+    working_schema: str | None = None,
+    state: str | None = None,
+    warehouse: str | None = None,
+) -> Path:
+    """``partita.yaml`` of the demo shop in ``folder``: the DuckDB file, or the PostgreSQL copy
+    (or any ``warehouse`` URL).
+
+    The dimensions and links are the demo project's (``write_project``); only the connection
+    lines change.
+    """
+    target = write_project(folder, database=str(shop_file))
+    text = target.read_text(encoding="utf-8")
+    if postgres is not None:
+        warehouse = postgres.url
+    if warehouse is not None:
+        text = _set_line(text, "warehouse", f'"{warehouse}"')
+    if working_schema is not None:
+        text = _set_line(text, "working_schema", working_schema)
+    if state is not None:
+        text = _set_line(text, "state", f'"{state}"')
+    target.write_text(text, encoding="utf-8")
+    return folder
+
+
+def _set_line(text: str, setting: str, value: str) -> str:
+    changed, found = re.subn(rf"(?m)^{setting}: .*$", f"{setting}: {value}", text, count=1)
+    assert found, f"no '{setting}:' line in the demo partita.yaml"
+    return changed

@@ -11,7 +11,7 @@ carried::
     print(partita.execution_report(engine, execution)["transitions"])
 """
 
-from pathlib import Path
+from pathlib import Path as _Path
 
 from partita.engine import Engine
 from partita.engine.reports import execution_report
@@ -36,9 +36,9 @@ from partita.model.project import Project, load_project
 __version__ = "0.1.0"
 
 
-def open_project(folder: str | Path | None = None) -> Engine:
+def open_project(folder: str | _Path | None = None) -> Engine:
     """An :class:`Engine` on the project in ``folder`` (default: the current folder)."""
-    return Engine(load_project(Path(folder) if folder is not None else None))
+    return Engine(load_project(_Path(folder) if folder is not None else None))
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Every activity option, row for row against hand-written SQL on the same shop (DuckDB)."""
+"""Every activity option, row for row against hand-written SQL on the same shop, on every engine."""
 
 from __future__ import annotations
 
@@ -246,8 +246,8 @@ def test_deduplication_methods(engine: Engine, sql: SQL, settings: str, order_sq
         SELECT id, row_number() OVER (PARTITION BY {partition}
                ORDER BY {order_sql} seeded_rank(id, 11), id) AS n
         FROM customers WHERE email IS NOT NULL"""
-    kept = ids(sql(f"SELECT id FROM ({ranked}) WHERE n <= {keep}"))
-    removed = ids(sql(f"SELECT id FROM ({ranked}) WHERE n > {keep}"))
+    kept = ids(sql(f"SELECT id FROM ({ranked}) AS ranked WHERE n <= {keep}"))
+    removed = ids(sql(f"SELECT id FROM ({ranked}) AS ranked WHERE n > {keep}"))
     assert keys(engine, report, "d") == nonempty(kept)
     assert keys(engine, report, "d.complement") == nonempty(removed)
 
@@ -377,23 +377,26 @@ transitions:
     )
     base = "SELECT id, country, birth_date FROM customers WHERE country IN ('FR', 'DE', 'GB')"
     oldest = ids(
-        sql(f"""SELECT id FROM ({base}) WHERE country = 'FR'
+        sql(f"""SELECT id FROM ({base}) AS base WHERE country = 'FR'
         ORDER BY birth_date ASC, id DESC, seeded_rank(id, 42), id LIMIT 25""")
     )
-    rest = f"SELECT * FROM ({base}) WHERE id NOT IN ({', '.join(map(str, oldest))})"
-    (total,) = sql(f"SELECT count(*) FROM ({rest})")[0]
+    rest = f"SELECT * FROM ({base}) AS base WHERE id NOT IN ({', '.join(map(str, oldest))})"
+    (total,) = sql(f"SELECT count(*) FROM ({rest}) AS rest")[0]
     sample = ids(
-        sql(f"SELECT id FROM ({rest}) ORDER BY seeded_rank(id, 42), id LIMIT {total * 10 // 100}")
+        sql(
+            f"SELECT id FROM ({rest}) AS rest ORDER BY seeded_rank(id, 42), id "
+            f"LIMIT {total * 10 // 100}"
+        )
     )
-    remaining = f"SELECT * FROM ({rest}) WHERE id NOT IN ({', '.join(map(str, sample))})"
+    remaining = f"SELECT * FROM ({rest}) AS rest WHERE id NOT IN ({', '.join(map(str, sample))})"
     assert keys(engine, report, "s.oldest") == nonempty(oldest)
     assert len(oldest) == 25
     assert keys(engine, report, "s.sample") == nonempty(sample)
     assert keys(engine, report, "s.rest_fr") == nonempty(
-        ids(sql(f"SELECT id FROM ({remaining}) WHERE country = 'FR'"))
+        ids(sql(f"SELECT id FROM ({remaining}) AS remaining WHERE country = 'FR'"))
     )
     assert keys(engine, report, "s.complement") == nonempty(
-        ids(sql(f"SELECT id FROM ({remaining}) WHERE country <> 'FR'"))
+        ids(sql(f"SELECT id FROM ({remaining}) AS remaining WHERE country <> 'FR'"))
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from partita.activities.base import CheckContext, Input, Output, Outputs, RunContext, ordering
+from partita.activities.base import CheckContext, Input, Output, Outputs, RunContext
 from partita.activities.checks import expression_problems, order_problems
-from partita.filters import compile_values, parse_expression
+from partita.filters import Expr, compile_values, parse_expression
 from partita.model.activities import Deduplication
 from partita.model.problems import Problem
 
@@ -18,13 +18,22 @@ def run(ctx: RunContext, activity: Deduplication, inputs: list[Input]) -> Output
     if activity.keep == 0:
         return {"out": Output.passthrough(source)}
     key = ctx.dimension(source.dimension).key
-    population = ctx.population(source)
-    nodes = [parse_expression(text) for text in activity.keys]
-    widened, groups = compile_values(population, nodes, ctx.filter_context(source.dimension))
-    widened, preference = _preference(ctx, activity, widened, source.dimension)
-    rank = ibis.row_number().over(
-        group_by=groups, order_by=[*preference, *ctx.tie_break(widened, key)]
+    keys = [parse_expression(text) for text in activity.keys]
+    preferred = _preferred(activity)
+    # Keys and preferences are compiled together over one widened table, then each gets a
+    # column of its own: window clauses must reference a single relation, and Ibis merges
+    # repeated sort keys (an `order_by: [id desc]` would lose to the tie-break's `id asc`).
+    widened, values = compile_values(
+        ctx.population(source), [*keys, *preferred], ctx.filter_context(source.dimension)
     )
+    names = [f"__pf_dedup{i}" for i in range(len(values))]
+    widened = widened.mutate(**dict(zip(names, values, strict=True)))
+    groups = [widened[n] for n in names[: len(keys)]]
+    order = [
+        _preference_order(activity, widened[n], position)
+        for position, n in enumerate(names[len(keys) :])
+    ]
+    rank = ibis.row_number().over(group_by=groups, order_by=[*order, *ctx.tie_break(widened, key)])
     ranked = widened.mutate(__pf_rank=rank)
     kept = ranked.filter(ranked["__pf_rank"] < activity.keep).select(source.table.columns)
     outputs = {"out": Output(kept, dimension=source.dimension)}
@@ -34,27 +43,27 @@ def run(ctx: RunContext, activity: Deduplication, inputs: list[Input]) -> Output
     return outputs
 
 
-def _preference(
-    ctx: RunContext, activity: Deduplication, table: ir.Table, dimension: str
-) -> tuple[ir.Table, list[ir.Value]]:
-    """The method's ordering: best rows first (the seeded tie-break comes after)."""
+def _preferred(activity: Deduplication) -> list[Expr]:
+    """The expressions the method ranks rows by (none for ``random``)."""
     if activity.method == "expression":
-        nodes = [parse_expression(item.expr) for item in activity.order_by]
-        widened, values = compile_values(table, nodes, ctx.filter_context(dimension))
-        return widened, ordering(values, activity.order_by)
+        return [parse_expression(item.expr) for item in activity.order_by]
     if activity.method in ("non_empty", "values"):
         assert activity.column is not None  # the settings model requires it
-        widened, (value,) = compile_values(
-            table, [parse_expression(activity.column)], ctx.filter_context(dimension)
-        )
-        if activity.method == "non_empty":
-            empty = value.isnull()
-            if value.type().is_string():
-                empty = empty | (value.strip() == "")
-            return widened, [ibis.cases((empty, 1), else_=0).asc()]
-        cases = [(value == ibis.literal(v), position) for position, v in enumerate(activity.values)]
-        return widened, [ibis.cases(*cases, else_=len(activity.values)).asc()]
-    return table, []
+        return [parse_expression(activity.column)]
+    return []
+
+
+def _preference_order(activity: Deduplication, value: ir.Value, position: int) -> ir.Value:
+    """Best rows first: the method's rank of ``value`` (a seeded tie-break follows)."""
+    if activity.method == "expression":
+        return value.desc() if activity.order_by[position].desc else value.asc()
+    if activity.method == "non_empty":
+        empty = value.isnull()
+        if value.type().is_string():
+            empty = empty | (value.strip() == "")
+        return ibis.cases((empty, 1), else_=0).asc()
+    cases = [(value == ibis.literal(v), rank) for rank, v in enumerate(activity.values)]
+    return ibis.cases(*cases, else_=len(activity.values)).asc()
 
 
 def check(activity: Deduplication, ctx: CheckContext) -> list[Problem]:

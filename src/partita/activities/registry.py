@@ -35,18 +35,22 @@ class ActivityKind:
 
 KINDS: dict[str, ActivityKind] = {
     "build_audience": ActivityKind(build_audience.run, build_audience.check),
-    "read_audience": ActivityKind(audiences.run),
-    "incremental_query": ActivityKind(incremental_query.run),
-    "load_file": ActivityKind(load_file.run),
+    "read_audience": ActivityKind(audiences.run_read, audiences.check_read),
+    "incremental_query": ActivityKind(incremental_query.run, incremental_query.check),
+    "load_file": ActivityKind(load_file.run, load_file.check),
     "combine": ActivityKind(combine.run),
     "deduplication": ActivityKind(deduplication.run, deduplication.check),
-    "enrichment": ActivityKind(enrichment.run),
-    "reconciliation": ActivityKind(reconciliation.run),
+    "enrichment": ActivityKind(enrichment.run, enrichment.check, enrichment.columns),
+    "reconciliation": ActivityKind(
+        reconciliation.run, reconciliation.check, reconciliation.output_columns
+    ),
     "split": ActivityKind(split.run, split.check),
-    "change_dimension": ActivityKind(change_dimension.run),
-    "save_audience": ActivityKind(audiences.run),
-    "extract_file": ActivityKind(extract_file.run),
-    "update_data": ActivityKind(update_data.run),
+    "change_dimension": ActivityKind(
+        change_dimension.run, change_dimension.check, change_dimension.columns
+    ),
+    "save_audience": ActivityKind(audiences.run_save, audiences.check_save),
+    "extract_file": ActivityKind(extract_file.run, extract_file.check),
+    "update_data": ActivityKind(update_data.run, update_data.check),
     "fork": ActivityKind(flow.run_fork),
     "and_join": ActivityKind(flow.run_and_join),
     "test": ActivityKind(test_activity.run, test_activity.check_conditions),

@@ -1,6 +1,17 @@
 """Assembles the CLI: the Typer app with every command module registered."""
 
-from partita.cli import campaign_commands, execution_commands, project_commands
+from partita.cli import (
+    audience_commands,
+    campaign_commands,
+    execution_commands,
+    project_commands,
+)
 from partita.cli.base import app
 
-__all__ = ["app", "campaign_commands", "execution_commands", "project_commands"]
+__all__ = [
+    "app",
+    "audience_commands",
+    "campaign_commands",
+    "execution_commands",
+    "project_commands",
+]

@@ -6,6 +6,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,10 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from partita.cli.output import errors, print_error, print_problems
 from partita.engine import Engine
-from partita.model.campaign import Campaign, load_campaign
+from partita.model.campaign import Campaign, locate_problems, read_campaign_file
 from partita.model.problems import InvalidInput, PartitaError
 from partita.model.project import load_project
 from partita.model.states import ExecutionStatus, TaskStatus
+from partita.model.yamlio import Document
 from partita.store import TaskRecord
 
 app = typer.Typer(
@@ -31,13 +33,14 @@ app = typer.Typer(
 
 _state: dict[str, Any] = {"project": None}
 
-#: Exit codes of commands that end with an execution's status (``--wait``).
+#: Exit codes of commands that end with an execution's status (``--wait``). 1 is bad input or a
+#: refused action, 2 a mistyped command or option (the usual code for usage errors).
 EXIT_CODES = {
     ExecutionStatus.COMPLETED: 0,
-    ExecutionStatus.FAILED: 2,
-    ExecutionStatus.PAUSED: 3,
-    ExecutionStatus.STOPPED: 4,
-    ExecutionStatus.RUNNING: 5,
+    ExecutionStatus.FAILED: 3,
+    ExecutionStatus.PAUSED: 4,
+    ExecutionStatus.STOPPED: 5,
+    ExecutionStatus.RUNNING: 6,
 }
 
 JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
@@ -119,15 +122,37 @@ def engine(progress: bool = False, total: int = 0) -> Iterator[Engine]:
         instance.close()
 
 
-def load_definition(engine_: Engine, reference: str) -> tuple[Campaign, str | None]:
+@dataclass
+class Definition:
+    """A campaign to act on, and the file it came from (to place problems at its lines)."""
+
+    campaign: Campaign
+    source: str | None = None
+    document: Document | None = None
+
+    @contextmanager
+    def placed(self) -> Iterator[None]:
+        """Problems raised inside point at lines of the campaign file."""
+        try:
+            yield
+        except InvalidInput as exc:
+            if self.document is None:
+                raise
+            raise InvalidInput(
+                locate_problems(exc.problems, self.document), subject=exc.subject
+            ) from None
+
+
+def load_definition(engine_: Engine, reference: str) -> Definition:
     """A campaign from a file path, or the newest version of a stored campaign."""
     path = Path(reference)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
         if not path.exists():
             raise PartitaError(f"campaign file {reference} does not exist")
-        return load_campaign(path), str(path)
+        campaign, document = read_campaign_file(path)
+        return Definition(campaign, str(path), document)
     record = engine_.campaign_record(reference)
-    return engine_.definition(record.id, record.latest_version), None
+    return Definition(engine_.definition(record.id, record.latest_version))
 
 
 def parse_assignments(values: list[str]) -> dict[str, str]:

@@ -27,7 +27,7 @@ WaitOption = typer.Option(
     False,
     "--wait",
     help="Block until the execution ends; the exit code "
-    "says how (0 completed, 2 failed, 3 paused, 4 stopped).",
+    "says how (0 completed, 3 failed, 4 paused, 5 stopped).",
 )
 
 
@@ -36,8 +36,10 @@ WaitOption = typer.Option(
 def validate(campaign: str = CampaignArg, as_json: bool = JsonOption) -> None:
     """Check a campaign definition; exit 1 listing every problem."""
     with engine() as e:
-        definition, _ = load_definition(e, campaign)
-        flow = e.validate(definition)
+        loaded = load_definition(e, campaign)
+        definition = loaded.campaign
+        with loaded.placed():
+            flow = e.validate(definition)
     if as_json:
         print_json(
             {
@@ -57,10 +59,11 @@ def validate(campaign: str = CampaignArg, as_json: bool = JsonOption) -> None:
 
 def _launch(kind: str, campaign: str, variables: list[str], wait: bool, as_json: bool) -> None:
     with engine(progress=not as_json) as e:
-        definition, source = load_definition(e, campaign)
+        loaded = load_definition(e, campaign)
         values = parse_assignments(variables)
         launch = e.test if kind == "test" else e.start
-        execution = launch(definition, values, source=source)
+        with loaded.placed():
+            execution = launch(loaded.campaign, values, source=loaded.source)
         execution = e.run(execution.id)
         report = execution_report(e, execution)
     if as_json:

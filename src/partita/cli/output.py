@@ -90,7 +90,7 @@ def print_problems(exc: InvalidInput, as_json: bool) -> None:
         f"[red]error:[/] {exc.subject} has {count} problem{'s' if count != 1 else ''}:", markup=True
     )
     for problem in exc.problems:
-        errors.print(f"  - {_escape(str(problem))}", markup=False)
+        errors.print(f"  - {problem}", markup=False)
 
 
 def print_error(message: str, as_json: bool) -> None:

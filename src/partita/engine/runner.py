@@ -130,7 +130,15 @@ class Runner:
             self._fail(execution, campaign, activity, task, error, input_count)
             return
         self.warehouse.drop(scratch)
-        self.store.finish_task(task.id, TaskStatus.DONE, input_count=input_count)
+        if not self.store.finish_task(task.id, TaskStatus.DONE, input_count=input_count):
+            # stopped while it ran: its results go nowhere and nothing runs after it
+            self._log(
+                execution,
+                LogLevel.INFO,
+                f"task {task.id} finished after its execution was stopped; nothing follows it",
+                task=task,
+            )
+            return
         if execution.consecutive_errors:
             self.store.update_execution(execution.id, consecutive_errors=0)
         elapsed = time.perf_counter() - started

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -257,6 +258,11 @@ def parse_campaign(text: str, file: str | None = None) -> Campaign:
 
 def load_campaign(path: Path) -> Campaign:
     """Read a campaign file (``.yaml``, ``.yml`` or ``.json``)."""
+    return read_campaign_file(path)[0]
+
+
+def read_campaign_file(path: Path) -> tuple[Campaign, Document]:
+    """A campaign file's campaign and its parsed document (to place later problems in it)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -264,7 +270,44 @@ def load_campaign(path: Path) -> Campaign:
             [Problem(f"cannot read the campaign file: {exc.strerror}", file=str(path))],
             subject=str(path),
         ) from None
-    return parse_campaign(text, file=str(path))
+    document = load_yaml(text, file=str(path), subject=str(path))
+    return campaign_from_document(document), document
+
+
+_LEADING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*")
+_TRANSITION = re.compile(r"^transitions\[(\d+)\](?:\.(from|to))?")
+
+
+def locate_problems(problems: Sequence[Problem], document: Document) -> list[Problem]:
+    """Problems found after parsing (graph rules, filters) placed at a line of the file."""
+    activities = document.data.get("activities") if isinstance(document.data, dict) else None
+    index = {
+        str(item.get("id")): i
+        for i, item in enumerate(activities or [])
+        if isinstance(item, dict) and item.get("id") is not None
+    }
+    placed: list[Problem] = []
+    for problem in problems:
+        if problem.file is not None:
+            placed.append(problem)
+            continue
+        path: list[str | int] = []
+        transition = _TRANSITION.match(problem.field or "")
+        if transition is not None:
+            path = ["transitions", int(transition.group(1))]
+            if transition.group(2):
+                path.append(transition.group(2))
+        elif problem.activity in index:
+            path = ["activities", index[problem.activity]]
+            name = _LEADING_NAME.match(problem.field or "")
+            if name is not None:
+                path.append(name.group(0))
+        else:  # not a problem of the file's diagram (a --var value, the data model…)
+            placed.append(problem)
+            continue
+        line, column = document.place(path)
+        placed.append(replace(problem, file=document.file, line=line, column=column))
+    return placed
 
 
 def save_campaign(campaign: Campaign, path: Path) -> None:

@@ -37,10 +37,12 @@ def _coerce(name: str, variable: Variable, value: Any) -> Any:
             return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
         return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
     except ValueError:
+        article = "an" if kind[0] in "aeiou" else "a"
         raise InvalidInput(
             [
                 Problem(
-                    f"variable '{name}' is a {kind}; {value!r} is not", field=f"variables.{name}"
+                    f"variable '{name}' is {article} {kind}; {value!r} is not",
+                    field=f"variables.{name}",
                 )
             ],
             subject="variables",

@@ -7,6 +7,7 @@ migrations, applied when the store is opened.  Only this module knows the querie
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -82,9 +83,17 @@ class Store:
         self.migrate()
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (nothing to do when it is current)."""
-        with self.engine.begin() as connection:
-            head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        """Bring the schema to the newest migration (nothing to do when it is current).
+
+        Processes opening a fresh store together take turns: the first migrates, the others
+        find the schema current.
+        """
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        with _migration_lock(self.engine), self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY}
+                )
             current = MigrationContext.configure(connection).get_current_revision()
             if current != head:
                 command.upgrade(_alembic_config(connection), "head")
@@ -364,16 +373,17 @@ class Store:
         *,
         input_count: int | None = None,
         error: str | None = None,
-    ) -> None:
-        """Record the end of a task."""
+    ) -> bool:
+        """Record the end of a running task; False when it was no longer running (cancelled)."""
         with self._tx() as c:
-            c.execute(
+            result = c.execute(
                 sa.update(t.tasks)
-                .where(t.tasks.c.id == task_id)
+                .where(t.tasks.c.id == task_id, t.tasks.c.status == TaskStatus.RUNNING.value)
                 .values(
                     status=status.value, input_count=input_count, error=error, ended_at=utcnow()
                 )
             )
+        return bool(result.rowcount)
 
     def set_task_status(self, task_id: int, status: TaskStatus) -> None:
         """Move a task without ending it (pending again after a pause, cancelled…)."""
@@ -580,6 +590,40 @@ class Store:
         with self._tx() as c:
             rows = c.execute(query).all()
         return [_log(r) for r in rows]
+
+
+_LOCK_KEY = 7_277_827  # the advisory lock PostgreSQL stores take while migrating
+
+
+_MIGRATING = threading.Lock()  # Alembic's context is global: one migration per process
+
+
+@contextmanager
+def _migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """One migration at a time in this process, and on SQLite across processes too (an
+    exclusive lock on a file beside the database; PostgreSQL takes an advisory lock)."""
+    with _MIGRATING:
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with _file_lock(f"{database}.migrate-lock"):
+            yield
+
+
+@contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks (Windows): one process at a time is the user's job
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _resolve_sqlite(url: str, root: Path | None) -> str:

@@ -62,7 +62,11 @@ class Warehouse:
         try:
             con = ibis.connect(url)
         except Exception as exc:  # the driver's own error says what failed
-            raise PartitaError(f"cannot connect to the warehouse {_safe_url(url)}: {exc}") from exc
+            detail = " ".join(str(exc).split())  # libpq's messages span lines
+            raise PartitaError(
+                f"cannot connect to the warehouse {_safe_url(url)} (partita.yaml, 'warehouse'): "
+                f"{detail}"
+            ) from exc
         warehouse = cls(con, traits_for(con.name), project.working_schema)
         warehouse._ensure_working_schema()
         return warehouse
@@ -256,7 +260,14 @@ def _lock_error(exc: Exception, path: Path) -> Exception:
 
 
 def _safe_url(url: str) -> str:
+    """The URL with its password (in the user part or a ``password=`` parameter) hidden."""
     parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url
+    user, at, host = parsed.netloc.rpartition("@")
+    netloc = f"{user.split(':', 1)[0]}:***@{host}" if at and ":" in user else parsed.netloc
+    query = "&".join(
+        f"{part.split('=', 1)[0]}=***" if part.split("=", 1)[0].lower() == "password" else part
+        for part in parsed.query.split("&")
+    )
+    if netloc == parsed.netloc and query == parsed.query:
+        return url
+    return f"{parsed.scheme}://{netloc}{parsed.path}" + (f"?{query}" if query else "")

@@ -3,32 +3,65 @@ incremental_query, update_data."""
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from partita.model.activities.base import IDENTIFIER, ActivityBase, Columns, FilterSpec
+from partita.model.activities.base import IDENTIFIER, ActivityBase, Columns, FilterSpec, as_list
 from partita.model.datamodel import DataModel
+
+#: Audience names: lower-case, so that the table ``a_<name>`` is the same on every engine.
+AUDIENCE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+AUDIENCE_NAME_LENGTH = 50
+
+
+def audience_name(name: str) -> str:
+    """An audience name as settings accept it (lower-case letters, digits, underscores)."""
+    if not AUDIENCE_NAME.match(name) or len(name) > AUDIENCE_NAME_LENGTH:
+        raise ValueError(
+            f"audience name '{name}' must be lower-case letters, digits and underscores "
+            f"(at most {AUDIENCE_NAME_LENGTH}), e.g. 'gold_fr'"
+        )
+    return name
 
 
 class SaveAudience(ActivityBase):
     """Writes the inbound keys (and chosen columns) as a named audience. Nothing in test mode."""
 
     type: Literal["save_audience"] = "save_audience"
-    name: str = Field(pattern=IDENTIFIER, description="the audience's name")
+    name: str = Field(description="the audience's name (lower-case letters, digits, _)")
     columns: list[str] = Field(
-        default_factory=list, description="carried columns kept with the keys"
+        default_factory=list,
+        description="columns the inbound working table carries (enrichment values, segment…) "
+        "saved with the keys",
     )
+
+    _name = field_validator("name")(audience_name)
+    _list_columns = field_validator("columns", mode="before")(as_list)
+
+    @field_validator("columns")
+    @classmethod
+    def _column_names(cls, columns: list[str]) -> list[str]:
+        for column in columns:
+            if not re.match(IDENTIFIER, column):
+                raise ValueError(f"column '{column}' must be a column name")
+        duplicated = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"column '{duplicated[0]}' is listed twice")
+        return columns
 
 
 class ReadAudience(ActivityBase):
     """The members of an audience saved earlier by save_audience."""
 
     type: Literal["read_audience"] = "read_audience"
-    name: str = Field(pattern=IDENTIFIER, description="the audience's name")
+    name: str = Field(description="the audience's name")
     dimension: str | None = Field(
         default=None, description="its dimension (checked at run time); default: the campaign's"
     )
+
+    _name = field_validator("name")(audience_name)
 
     inputs_allowed: ClassVar[tuple[int, int | None]] = (0, 1)
 
@@ -51,7 +84,9 @@ class IncrementalQuery(ActivityBase):
     filter: FilterSpec | None = Field(default=None, description="absent: the whole table")
     since_column: str | None = Field(
         default=None,
-        description="a timestamp column: only rows later than the previous live execution",
+        pattern=IDENTIFIER,
+        description="a timestamp column of the dimension: only rows later than the start of "
+        "the previous completed live execution (absent: by key history)",
     )
 
     inputs_allowed: ClassVar[tuple[int, int | None]] = (0, 1)
@@ -71,7 +106,11 @@ class UpdateData(ActivityBase):
     type: Literal["update_data"] = "update_data"
     table: str = Field(description="the warehouse table written to")
     database: str | None = Field(default=None, description="its schema (default: the data's)")
-    mode: Literal["insert", "update", "upsert"] = "upsert"
+    mode: Literal["insert", "update", "upsert"] = Field(
+        default="upsert",
+        description="insert: new keys only (a key already in the table is an error); update: "
+        "existing keys only; upsert: both",
+    )
     key: dict[str, str] = Field(
         description="table column -> population column identifying a row, e.g. {id: id}"
     )
@@ -86,4 +125,10 @@ class UpdateData(ActivityBase):
             raise ValueError("update_data needs 'key': the columns identifying a table row")
         if not self.columns:
             raise ValueError("update_data needs 'columns': what to write")
+        both = sorted(set(self.key) & set(self.columns))
+        if both:
+            raise ValueError(
+                f"column '{both[0]}' is in both 'key' and 'columns': a key column identifies "
+                "the row and is not written"
+            )
         return self

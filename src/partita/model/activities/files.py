@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from partita.model.activities.base import (
     FILE_ROW_KEY,
@@ -16,6 +17,41 @@ from partita.model.activities.base import (
 from partita.model.datamodel import ColumnType, DataModel
 
 FileFormat = Literal["csv", "parquet"]
+
+#: File name endings that tell the format (a compression suffix such as ``.gz`` is looked past).
+EXTENSIONS: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
+
+
+def format_of(path: str, declared: FileFormat | None) -> FileFormat:
+    """The declared format, else the one the file name's extension tells."""
+    if declared is not None:
+        return declared
+    name = path.lower()
+    for suffix in COMPRESSIONS:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    for extension, kind in EXTENSIONS.items():
+        if name.endswith(extension):
+            return kind
+    raise ValueError(
+        f"cannot tell the format of '{path}' from its extension: set 'format' (csv or parquet)"
+    )
+
+
+def is_tsv(path: str) -> bool:
+    """True when the file name ends in .tsv (tab-separated values)."""
+    name = path.lower()
+    for suffix in COMPRESSIONS:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name.endswith(".tsv")
 
 
 class FileColumn(BaseModel):
@@ -37,27 +73,42 @@ class LoadFile(ActivityBase):
     """Reads a CSV or Parquet file into a working table; bad rows go to output 'rejects'."""
 
     type: Literal["load_file"] = "load_file"
-    path: str = Field(description="file path (relative to the project folder) or URL")
+    path: str = Field(
+        description="file path, relative to the project folder or absolute; {date}, "
+        "{date:%Y%m%d} and {execution} are replaced; .gz/.bz2 files are decompressed"
+    )
     format: FileFormat | None = Field(default=None, description="default: from the extension")
     columns: list[FileColumn] = Field(
         default_factory=list, description="declared columns; empty: names and types inferred"
     )
     header: bool = Field(default=True, description="the first line holds column names")
-    delimiter: str = Field(default=",", min_length=1, max_length=1)
-    quote: str = Field(default='"', min_length=1, max_length=1)
+    delimiter: str = Field(
+        default=",", min_length=1, max_length=1, description="default: tab for a .tsv file"
+    )
+    quote: str = Field(
+        default='"', min_length=1, max_length=1, description="doubled inside a quoted value"
+    )
     encoding: str = Field(default="utf-8", description="e.g. utf-8, latin-1, cp1252")
-    date_format: str | None = Field(default=None, description="default for date columns")
-    timestamp_format: str | None = Field(default=None, description="default for timestamps")
+    date_format: str | None = Field(
+        default=None, description="strptime format of date columns (default ISO %Y-%m-%d)"
+    )
+    timestamp_format: str | None = Field(
+        default=None, description="strptime format of timestamp columns (default ISO 8601)"
+    )
     decimal_separator: Literal[".", ","] = "."
-    thousands_separator: Literal["", ",", ".", " ", "'"] = ""
+    thousands_separator: Literal["", ",", ".", " ", "'"] = Field(
+        default="", description="groups of three digits: 1.234,56 with '.' and ','"
+    )
     max_errors: int = Field(
         default=0, ge=0, description="rows that fail to parse tolerated before the task fails"
     )
     dimension: str | None = Field(
-        default=None, description="the file already carries keys of this dimension"
+        default=None,
+        description="the file already carries keys of this dimension (unknown keys are rejects)",
     )
     key: str | None = Field(
-        default=None, description="with dimension: the file column holding its key"
+        default=None,
+        description="with dimension: the file column holding its key (renamed to the key column)",
     )
 
     inputs_allowed: ClassVar[tuple[int, int | None]] = (0, 1)
@@ -84,10 +135,44 @@ class LoadFile(ActivityBase):
             return {FILE_ROW_KEY: ColumnType.INTEGER, **columns}
         return {name: kind for name, kind in columns.items() if name != self.key}
 
+    def file_format(self) -> FileFormat:
+        """csv or parquet: the ``format`` setting, else the file name's extension."""
+        return format_of(self.path, self.format)
+
+    def field_delimiter(self) -> str:
+        """The delimiter; a .tsv file without an explicit delimiter is tab-separated."""
+        if "delimiter" not in self.model_fields_set and is_tsv(self.path):
+            return "\t"
+        return self.delimiter
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding '{value}' (e.g. utf-8, latin-1, cp1252, utf-16)"
+            ) from None
+        return value
+
     @model_validator(mode="after")
-    def _key_with_dimension(self) -> LoadFile:
+    def _consistent(self) -> LoadFile:
         if (self.dimension is None) != (self.key is None):
             raise ValueError("'dimension' and 'key' go together: the file column holding keys")
+        format_of(self.path, self.format)
+        names = [c.name for c in self.columns]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"column {', '.join(repr(n) for n in twice)} is declared twice")
+        if FILE_ROW_KEY in names:
+            raise ValueError(f"'{FILE_ROW_KEY}' is reserved for the row number of the file")
+        if self.key is not None and self.columns and self.key not in names:
+            raise ValueError(f"key column '{self.key}' is not among the declared columns")
+        if self.delimiter == self.quote:
+            raise ValueError("'delimiter' and 'quote' must differ")
+        if self.decimal_separator == self.thousands_separator:
+            raise ValueError("'decimal_separator' and 'thousands_separator' must differ")
         return self
 
 
@@ -96,15 +181,35 @@ class ExtractFile(ActivityBase):
 
     type: Literal["extract_file"] = "extract_file"
     path: str = Field(
-        description="file to write (relative to the project folder); {execution} and {date} "
-        "are replaced"
+        description="file to write, relative to the project folder or absolute; {execution}, "
+        "{date} and {date:%Y%m%d} are replaced; folders are created; .gz compresses"
     )
     format: FileFormat | None = Field(default=None, description="default: from the extension")
     columns: dict[str, str] = Field(
         default_factory=dict,
         description="header -> expression over the population; empty: the working table's columns",
     )
-    header: bool = True
-    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    header: bool = Field(default=True, description="CSV: write the column names first")
+    delimiter: str = Field(
+        default=",", min_length=1, max_length=1, description="CSV; default: tab for a .tsv file"
+    )
 
     accepts_file_rows: ClassVar[bool] = True
+
+    def file_format(self) -> FileFormat:
+        """csv or parquet: the ``format`` setting, else the file name's extension."""
+        return format_of(self.path, self.format)
+
+    def field_delimiter(self) -> str:
+        """The delimiter; a .tsv file without an explicit delimiter is tab-separated."""
+        if "delimiter" not in self.model_fields_set and is_tsv(self.path):
+            return "\t"
+        return self.delimiter
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExtractFile:
+        format_of(self.path, self.format)
+        for header in self.columns:
+            if not header.strip():
+                raise ValueError("a column header of 'columns' is empty")
+        return self

@@ -1,0 +1,85 @@
+"""A folder as the provider, for development and demos: one ``.eml`` file per email (``.json``
+for SMS, push and webhook messages), named after the idempotency key, so sending the same
+delivery again overwrites its file instead of adding a second one."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import tempfile
+import uuid
+from pathlib import Path
+
+from partita.channels._messages import (
+    EmailMessage,
+    PushMessage,
+    SmsMessage,
+    WebhookRequest,
+    to_mime,
+)
+from partita.channels.providers._base import FatalError, PermanentError, SendResult
+
+Message = EmailMessage | SmsMessage | PushMessage | WebhookRequest
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def outbox_name(key: str) -> str:
+    """The file stem for an idempotency key: the key itself when it is a safe file name, else
+    a readable part of it and a hash (distinct keys never share a file)."""
+    if _SAFE.fullmatch(key) and not key.endswith("."):
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    readable = _UNSAFE.sub("_", key).strip("._")[:60]
+    return f"{readable}-{digest}" if readable else digest
+
+
+class OutboxProvider:
+    """Writes each message to ``folder`` (created when missing) instead of sending it."""
+
+    idempotent = True
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def path_for(self, message: Message) -> Path:
+        """The file ``message`` goes to."""
+        stem = outbox_name(message.idempotency_key) if message.idempotency_key else None
+        suffix = ".eml" if isinstance(message, EmailMessage) else ".json"
+        return self.folder / f"{stem or uuid.uuid4().hex}{suffix}"
+
+    def send(self, message: Message) -> SendResult:
+        """Write the message (atomically: a reader never sees half a file)."""
+        if isinstance(message, EmailMessage):
+            try:
+                mime = to_mime(message)
+            except (ValueError, TypeError) as error:
+                raise PermanentError(f"the message cannot be written as MIME: {error}") from None
+            content, message_id = mime.as_bytes(), str(mime["Message-ID"])
+        else:
+            record = {"type": type(message).__name__, **dataclasses.asdict(message)}
+            content = json.dumps(record, ensure_ascii=False, indent=2, default=dict).encode()
+            message_id = None
+        path = self.path_for(message)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    file.write(content)
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as error:
+            raise FatalError(
+                f"cannot write to the outbox folder '{self.folder}': {error.strerror or error}: "
+                "check that it exists and is writable"
+            ) from None
+        return SendResult(message_id or path.name)
+
+    def close(self) -> None:
+        """Nothing to release."""
