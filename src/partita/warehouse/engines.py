@@ -12,19 +12,13 @@ class EngineTraits:
     name: str
     #: Longest identifier the engine keeps (PostgreSQL truncates at 63 bytes).
     max_identifier: int = 63
-    #: Set operations need identical column types and nullability (cast before union).
-    strict_set_operations: bool = False
-    #: Working tables go in a schema (``working_schema``) of the connection.
-    uses_working_schema: bool = True
     #: SQL dialect name for sqlglot (SQL shown in debug logs).
     dialect: str = ""
 
 
 TRAITS: dict[str, EngineTraits] = {
     "duckdb": EngineTraits("duckdb", max_identifier=255, dialect="duckdb"),
-    "postgres": EngineTraits(
-        "postgres", max_identifier=63, strict_set_operations=True, dialect="postgres"
-    ),
+    "postgres": EngineTraits("postgres", max_identifier=63, dialect="postgres"),
     "pyspark": EngineTraits("pyspark", max_identifier=255, dialect="spark"),
     "snowflake": EngineTraits("snowflake", max_identifier=255, dialect="snowflake"),
     "bigquery": EngineTraits("bigquery", max_identifier=1024, dialect="bigquery"),

@@ -1,4 +1,8 @@
-"""Settings of the flow-control activities: fork, and_join, test, end."""
+"""Settings of the flow-control activities: fork, and_join, test, end.
+
+They pass populations on without looking at their rows, so rows of a loaded file may flow
+through them too.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ class Fork(ActivityBase):
     """Fires all its outputs with the inbound population."""
 
     type: Literal["fork"] = "fork"
+
+    accepts_file_rows: ClassVar[bool] = True
     branches: Annotated[list[str], Field(min_length=2)] = Field(
         default_factory=lambda: ["out1", "out2"], description="output names"
     )
@@ -25,6 +31,8 @@ class AndJoin(ActivityBase):
     """Waits for all inbound transitions; carries the ``primary`` input's population."""
 
     type: Literal["and_join"] = "and_join"
+
+    accepts_file_rows: ClassVar[bool] = True
     primary: str | None = Field(
         default=None, description="input named by its source; default: the first"
     )
@@ -48,6 +56,8 @@ class TestActivity(ActivityBase):
     __test__ = False  # not a pytest test class
 
     type: Literal["test"] = "test"
+
+    accepts_file_rows: ClassVar[bool] = True
     conditions: Annotated[list[Condition], Field(min_length=1)]
     default: bool = Field(
         default=False, description="adds output 'default', fired when no condition holds"
@@ -62,6 +72,8 @@ class End(ActivityBase):
     """Marks the end of a branch."""
 
     type: Literal["end"] = "end"
+
+    accepts_file_rows: ClassVar[bool] = True
 
     inputs_allowed: ClassVar[tuple[int, int | None]] = (1, None)
 
