@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from partita.engine import Engine
 from partita.engine.reports import execution_report
 from partita.examples.shop import write_project
 from partita.model.campaign import parse_campaign
+from partita.model.problems import InvalidInput
 
 #: Hand-written SQL on the test's engine -> its rows (the ``sql`` fixture).
 SQL = Callable[[str], list[tuple[Any, ...]]]
@@ -75,6 +78,19 @@ class PostgresShop:
         with self.connect() as con:
             con.execute("SET lock_timeout = '20s'")
             con.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def schema_of(engine: Engine, report: dict[str, Any], output: str) -> dict[str, str]:
+    """What ``inspect --schema`` shows: column -> kind."""
+    ref = engine.working_table(engine.store.execution(report["execution"]), output)
+    return {c.name: c.type.value for c in engine.warehouse.columns(ref.output.table_name)}
+
+
+def problems(engine: Engine, text: str) -> list[tuple[str | None, str]]:
+    """(field, message) of every problem validation finds in a campaign given as YAML."""
+    with pytest.raises(InvalidInput) as caught:
+        engine.validate(parse_campaign(text))
+    return [(p.field, p.message) for p in caught.value.problems]
 
 
 def new_working_schema() -> str:

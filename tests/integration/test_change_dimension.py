@@ -6,32 +6,13 @@ The SQL is portable (no DuckDB-only syntax): the same file runs on every engine 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from partita.activities.validation import validate
 from partita.engine import Engine
 from partita.model.campaign import Endpoint, parse_campaign
 from partita.model.datamodel import Link
-from partita.model.problems import InvalidInput
-from tests.support import counts, keys, run_campaign, table_rows
-
-SQL = Callable[[str], list[tuple[Any, ...]]]
-
-
-def schema_of(engine: Engine, report: dict[str, Any], output: str) -> dict[str, str]:
-    """What ``inspect --schema`` shows: column -> kind."""
-    ref = engine.working_table(engine.store.execution(report["execution"]), output)
-    return {c.name: c.type.value for c in engine.warehouse.columns(ref.output.table_name)}
-
-
-def problems(engine: Engine, text: str) -> list[tuple[str | None, str]]:
-    """(field, message) of every problem validation finds."""
-    with pytest.raises(InvalidInput) as caught:
-        engine.validate(parse_campaign(text))
-    return [(p.field, p.message) for p in caught.value.problems]
+from tests.support import SQL, counts, keys, problems, run_campaign, schema_of, table_rows
 
 
 def add_links(engine: Engine) -> None:

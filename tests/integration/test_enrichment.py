@@ -6,7 +6,6 @@ The SQL is portable (no DuckDB-only syntax): the same file runs on every engine 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,7 @@ from partita.engine import Engine
 from partita.model.campaign import Endpoint, parse_campaign
 from partita.model.datamodel import Link
 from partita.model.problems import InvalidInput
-from tests.support import counts, run_campaign, table_rows
-
-SQL = Callable[[str], list[tuple[Any, ...]]]
+from tests.support import SQL, counts, problems, run_campaign, schema_of, table_rows
 
 CUSTOMERS = 4_000
 
@@ -30,19 +27,6 @@ def rows_of(
 ) -> list[tuple[Any, ...]]:
     """The working table's rows (key order) as tuples of ``names``."""
     return [tuple(r[n] for n in names) for r in table_rows(engine, report, output)]
-
-
-def schema_of(engine: Engine, report: dict[str, Any], output: str) -> dict[str, str]:
-    """What ``inspect --schema`` shows: column -> kind."""
-    ref = engine.working_table(engine.store.execution(report["execution"]), output)
-    return {c.name: c.type.value for c in engine.warehouse.columns(ref.output.table_name)}
-
-
-def problems(engine: Engine, text: str) -> list[tuple[str | None, str]]:
-    """(field, message) of every problem validation finds."""
-    with pytest.raises(InvalidInput) as caught:
-        engine.validate(parse_campaign(text))
-    return [(p.field, p.message) for p in caught.value.problems]
 
 
 def add_links(engine: Engine) -> None:
