@@ -7,7 +7,7 @@ in the data model.  The engine materializes the returned tables as working table
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,12 +15,13 @@ from typing import Any, Protocol
 
 import ibis.expr.types as ir
 
+from partita.channels._ledger import Ledger
 from partita.filters import FilterContext
 from partita.model.activities import Columns, OrderItem
 from partita.model.campaign import Campaign, Endpoint
 from partita.model.datamodel import DataModel, Dimension
 from partita.model.graph import Flow
-from partita.model.problems import Problem
+from partita.model.problems import PartitaError, Problem
 from partita.model.states import LogLevel, Mode
 from partita.warehouse import Warehouse
 from partita.warehouse.sampling import seeded_rank
@@ -64,6 +65,22 @@ class Output:
 Outputs = dict[str, Output]
 
 
+class Interrupted(Exception):
+    """Raised by an activity at a safe point: the execution was paused or stopped. The task
+    goes back to pending and runs again on resume (its work so far is kept, e.g. the
+    ledger)."""
+
+
+class Suspended(PartitaError):
+    """Raised by an activity that cannot go on until a person fixes something (a provider's
+    credentials, quota): the execution is paused with this message; resume continues."""
+
+
+class AwaitingConfirmation(Exception):
+    """Raised by a channel activity with ``confirm_before_send`` that was not confirmed yet:
+    the task waits ("awaiting confirmation") until ``partita confirm``."""
+
+
 @dataclass(frozen=True)
 class SavedAudience:
     """A named audience as save_audience writes it and read_audience finds it."""
@@ -103,6 +120,19 @@ class RunContext:
     audiences: AudienceCatalog
     #: When the previous live execution of this campaign started (incremental queries).
     previous_live_start: datetime | None = None
+    #: True once the execution was paused or stopped: a long activity (a channel sending
+    #: batches) raises :class:`Interrupted` at its next safe point.
+    should_stop: Callable[[], bool] = lambda: False
+    #: The project's ``channels:`` entries (provider settings by name).
+    channels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: The delivery ledger of this activity in this execution, for a channel (live mode):
+    #: ``ledger(channel, dimension, category)``.
+    ledger: Callable[[str, str, str], Ledger] | None = None
+    #: (recipient key, messages sent) of a channel and category to a dimension's rows since a
+    #: time, by other executions: the delivery history frequency caps count.
+    recent_sends: Callable[[str, str, str, datetime], Iterable[tuple[str, int]]] | None = None
+    #: Whether a user confirmed the sending of this activity (``confirm_before_send``).
+    confirmed: Callable[[], bool] = lambda: False
 
     @property
     def seed(self) -> int:
@@ -127,16 +157,21 @@ class RunContext:
 
         Working-table columns (enrichment values, segment…) win over dimension columns.
         """
-        dimension = self.dimension(source.dimension)
-        data = self.warehouse.table(dimension)
-        carried = [c for c in source.table.columns if c != dimension.key]
-        if carried:
-            data = data.drop(*[c for c in carried if c in data.columns])
-        return source.table.join(data, dimension.key)
+        return joined_population(self.warehouse, self.dimension(source.dimension), source.table)
 
     def tie_break(self, table: ir.Table, key: str) -> list[ir.Value]:
         """The seeded pseudo-random order used wherever rows are otherwise equal."""
         return [seeded_rank(table[key], self.seed).asc(), table[key].asc()]
+
+
+def joined_population(warehouse: Warehouse, dimension: Dimension, table: ir.Table) -> ir.Table:
+    """A working table's rows with every column of their dimension joined on; working-table
+    columns win over dimension columns."""
+    data = warehouse.table(dimension)
+    carried = [c for c in table.columns if c != dimension.key]
+    if carried:
+        data = data.drop(*[c for c in carried if c in data.columns])
+    return table.join(data, dimension.key)
 
 
 def ordering(values: list[ir.Value], items: list[OrderItem]) -> list[ir.Value]:
@@ -152,6 +187,9 @@ class CheckContext:
     model: DataModel
     flow: Flow
     variable_types: Mapping[str, Any] = field(default_factory=dict)
+    #: The project's ``channels:`` entries when known (None: provider entries are checked
+    #: when the task runs).
+    channels: Mapping[str, Mapping[str, Any]] | None = None
 
     def input_dimension(self, activity_id: str) -> str | None:
         """The dimension of an activity's first input, if known."""

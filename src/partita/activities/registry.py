@@ -8,6 +8,7 @@ from partita.activities import (
     audiences,
     build_audience,
     change_dimension,
+    channel,
     combine,
     deduplication,
     enrichment,
@@ -55,4 +56,8 @@ KINDS: dict[str, ActivityKind] = {
     "and_join": ActivityKind(flow.run_and_join),
     "test": ActivityKind(test_activity.run, test_activity.check_conditions),
     "end": ActivityKind(flow.run_end),
+    "email": ActivityKind(channel.run, channel.check),
+    "sms": ActivityKind(channel.run, channel.check),
+    "push": ActivityKind(channel.run, channel.check),
+    "webhook": ActivityKind(channel.run, channel.check),
 }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from partita.activities.base import CheckContext
 from partita.activities.registry import KINDS
 from partita.model.activities import ActivityBase, Columns
@@ -12,8 +15,13 @@ from partita.model.graph import Flow, compute_flow, structure_problems
 from partita.model.problems import InvalidInput, Problem
 
 
-def campaign_problems(campaign: Campaign, model: DataModel) -> tuple[Flow | None, list[Problem]]:
-    """Every problem of a campaign against a data model, and its flow when it can be computed."""
+def campaign_problems(
+    campaign: Campaign,
+    model: DataModel,
+    channels: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[Flow | None, list[Problem]]:
+    """Every problem of a campaign against a data model (and the project's channel entries,
+    when given), and its flow when it can be computed."""
     problems = structure_problems(campaign)
     if any("cycle" in p.message for p in problems):
         return None, problems
@@ -33,15 +41,21 @@ def campaign_problems(campaign: Campaign, model: DataModel) -> tuple[Flow | None
         model=model,
         flow=flow,
         variable_types={n: v.column_type for n, v in campaign.variables.items()},
+        channels=channels,
     )
     for activity in campaign.activities:
         problems += KINDS[activity.kind].check(activity, ctx)
     return flow, problems
 
 
-def validate(campaign: Campaign, model: DataModel, subject: str | None = None) -> Flow:
+def validate(
+    campaign: Campaign,
+    model: DataModel,
+    subject: str | None = None,
+    channels: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Flow:
     """The campaign's flow; :class:`InvalidInput` listing every problem when it is not valid."""
-    flow, problems = campaign_problems(campaign, model)
+    flow, problems = campaign_problems(campaign, model, channels)
     if problems or flow is None:
         raise InvalidInput(problems, subject=subject or f"campaign '{campaign.name}'")
     return flow

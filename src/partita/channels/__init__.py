@@ -8,6 +8,22 @@
 from __future__ import annotations
 
 from partita.channels._addresses import normalize_phone, valid_email
+from partita.channels._config import (
+    PROVIDER_KINDS,
+    ChannelProvider,
+    build_provider,
+    provider_problem,
+)
+from partita.channels._exclusions import (
+    REASONS,
+    SUPPRESSIONS,
+    ExclusionRules,
+    count_reasons,
+    suppressions,
+    usable_address,
+    with_reasons,
+)
+from partita.channels._ledger import Ledger, Recipient, idempotency_key
 from partita.channels._messages import (
     EmailMessage,
     PushMessage,
@@ -51,17 +67,24 @@ from partita.channels.providers import (
 )
 
 __all__ = [
+    "PROVIDER_KINDS",
+    "REASONS",
+    "SUPPRESSIONS",
+    "ChannelProvider",
     "Click",
     "EmailMessage",
+    "ExclusionRules",
     "FatalError",
     "FcmPushProvider",
     "InDoubtError",
     "JsonSmsProvider",
+    "Ledger",
     "OutboxProvider",
     "PermanentError",
     "Provider",
     "ProviderError",
     "PushMessage",
+    "Recipient",
     "SendResult",
     "SmsMessage",
     "SmtpProvider",
@@ -75,15 +98,22 @@ __all__ = [
     "WebhookProvider",
     "WebhookRequest",
     "add_open_pixel",
+    "build_provider",
     "check_templates",
     "compile_template",
+    "count_reasons",
     "html_to_text",
+    "idempotency_key",
     "message_id",
     "message_variables",
     "normalize_phone",
+    "provider_problem",
     "retry",
     "rewrite_links",
+    "suppressions",
     "template_variables",
     "to_mime",
+    "usable_address",
     "valid_email",
+    "with_reasons",
 ]

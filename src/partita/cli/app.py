@@ -3,6 +3,7 @@
 from partita.cli import (
     audience_commands,
     campaign_commands,
+    delivery_commands,
     execution_commands,
     project_commands,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "app",
     "audience_commands",
     "campaign_commands",
+    "delivery_commands",
     "execution_commands",
     "project_commands",
 ]

@@ -10,15 +10,24 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import ibis.expr.types as ir
 
-from partita.activities.base import Input, Output, RunContext, SavedAudience
+from partita.activities.base import (
+    AwaitingConfirmation,
+    Input,
+    Interrupted,
+    Output,
+    RunContext,
+    SavedAudience,
+    Suspended,
+)
 from partita.activities.registry import KINDS
+from partita.channels._ledger import Ledger
 from partita.filters import FilterError
 from partita.model.activities import ActivityBase
 from partita.model.campaign import Campaign, Endpoint
@@ -49,8 +58,10 @@ class Runner:
         campaign_of: Callable[[ExecutionRecord], Campaign],
         root: Path,
         progress: Progress | None = None,
+        channels: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.root = root
+        self.channels = dict(channels or {})
         self.store = store
         self.warehouse = warehouse
         self.model = model
@@ -125,6 +136,10 @@ class Runner:
             counts = self._record_outputs(
                 execution, campaign, activity, task, results, materialized
             )
+        except (Interrupted, Suspended, AwaitingConfirmation) as signal:
+            self.warehouse.drop(scratch)
+            self._hold(execution, activity, task, signal)
+            return
         except Exception as error:  # every failure is recorded on the task, whatever raised it
             self.warehouse.drop(scratch)
             self._fail(execution, campaign, activity, task, error, input_count)
@@ -147,6 +162,46 @@ class Runner:
             execution, LogLevel.INFO, f"task {task.id} done in {elapsed:.2f}s: {shown}", task=task
         )
         self._schedule_downstream(execution, campaign, activity.id)
+
+    def _hold(
+        self,
+        execution: ExecutionRecord,
+        activity: ActivityBase,
+        task: TaskRecord,
+        signal: Exception,
+    ) -> None:
+        """A task that stopped at a safe point: pending again (paused, suspended) or waiting
+        for a confirmation; nothing it did is lost."""
+        if self.store.task(task.id).status != TaskStatus.RUNNING:
+            return  # stopped meanwhile: cancelled
+        if isinstance(signal, AwaitingConfirmation):
+            self.store.set_task_status(task.id, TaskStatus.WAITING)
+            self._log(
+                execution,
+                LogLevel.INFO,
+                f"{activity.kind} '{activity.id}' is awaiting confirmation: "
+                f"'partita confirm {execution.id} {activity.id}' sends it",
+                task=task,
+            )
+            return
+        self.store.set_task_status(task.id, TaskStatus.PENDING)
+        if isinstance(signal, Suspended):
+            self.store.set_execution_status(
+                execution.id, ExecutionStatus.PAUSED, expected=[ExecutionStatus.RUNNING]
+            )
+            self._log(
+                execution,
+                LogLevel.ERROR,
+                f"{signal}; execution {execution.id} paused",
+                task=task,
+            )
+            return
+        self._log(
+            execution,
+            LogLevel.INFO,
+            f"task {task.id} stopped between batches; resume continues it",
+            task=task,
+        )
 
     def _inputs(
         self, execution: ExecutionRecord, campaign: Campaign, activity: ActivityBase
@@ -224,6 +279,17 @@ class Runner:
             root=self.root,
             audiences=StoredAudiences(self.store, execution),
             previous_live_start=self._previous_live_start(execution),
+            should_stop=lambda: (
+                self.store.execution(execution.id).status != ExecutionStatus.RUNNING
+            ),
+            channels=self.channels,
+            ledger=lambda channel, dimension, category: Ledger(
+                self.store, execution.id, activity.id, channel, dimension, category
+            ),
+            recent_sends=lambda channel, dimension, category, since: self.store.recent_sends(
+                channel, dimension, since, category=category, not_execution=execution.id
+            ),
+            confirmed=lambda: self.store.is_confirmed(execution.id, activity.id),
         )
 
     def _previous_live_start(self, execution: ExecutionRecord) -> datetime | None:

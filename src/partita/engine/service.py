@@ -65,7 +65,7 @@ class Engine:
 
     def validate(self, campaign: Campaign) -> Flow:
         """Check a definition against the data model (:class:`InvalidInput` when it is not valid)."""
-        return validate(campaign, self.model)
+        return validate(campaign, self.model, channels=self.project.channels)
 
     def register(self, campaign: Campaign, source: str | None = None) -> tuple[CampaignRecord, int]:
         """Store the definition; a changed definition becomes a new version."""
@@ -210,6 +210,7 @@ class Engine:
             self.campaign_of,
             self.project.root,
             self.progress,
+            channels=self.project.channels,
         )
         execution = runner.run(execution_id)
         if execution.status.is_final:
@@ -255,6 +256,25 @@ class Engine:
             consecutive_errors=0,
         )
         self._user_log(execution, f"execution {execution.id} resumed by the user")
+        return self.store.execution(execution.id)
+
+    def confirm(self, execution_id: int, activity_id: str) -> ExecutionRecord:
+        """Let a channel activity that awaits confirmation send: its task is pending again."""
+        execution = self.store.execution(execution_id)
+        waiting = [
+            t
+            for t in self.store.tasks(execution.id)
+            if t.activity_id == activity_id and t.status == TaskStatus.WAITING
+        ]
+        if not waiting:
+            raise PartitaError(
+                f"activity '{activity_id}' of execution {execution.id} is not awaiting confirmation"
+            )
+        self.store.confirm_activity(execution.id, activity_id)
+        self.store.set_task_status(waiting[-1].id, TaskStatus.PENDING)
+        self._user_log(
+            execution, f"sending of '{activity_id}' confirmed by the user (task {waiting[-1].id})"
+        )
         return self.store.execution(execution.id)
 
     def retry(self, task_id: int) -> ExecutionRecord:

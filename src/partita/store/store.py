@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,43 @@ from partita.store.records import (
     TransitionRecord,
     VersionRecord,
 )
+from partita.store.schema import DeliveryState
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One row of the delivery ledger: one recipient of one channel activity in one execution."""
+
+    id: int
+    execution_id: int
+    activity_id: str
+    recipient_key: str
+    channel: str
+    dimension: str | None
+    category: str | None
+    address: str | None
+    state: DeliveryState
+    reason: str | None
+    attempts: int
+    provider_message_id: str | None
+    idempotency_key: str
+    queued_at: datetime
+    sent_at: datetime | None
+    updated_at: datetime
+    error: str | None
+
+
+def _dialect_insert(dialect: str) -> Callable[[sa.Table], Any]:
+    """The INSERT with ON CONFLICT of the state store's dialect."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def utcnow() -> datetime:
@@ -542,6 +578,240 @@ class Store:
             rows = c.execute(sa.select(t.audiences).order_by(t.audiences.c.name)).all()
         return [_audience(r) for r in rows]
 
+    # -- the delivery ledger ----------------------------------------------------------------------
+
+    def queue_deliveries(
+        self,
+        execution_id: int,
+        activity_id: str,
+        channel: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        dimension: str | None = None,
+        category: str | None = None,
+    ) -> None:
+        """Insert ledger rows (``recipient_key``, ``address``, ``idempotency_key``, and
+        optionally ``state``/``reason``) as ``queued``; a row already there for the same
+        recipient is kept as it is (INSERT … ON CONFLICT DO NOTHING)."""
+        if not rows:
+            return
+        now = utcnow()
+        values = [
+            {
+                "execution_id": execution_id,
+                "activity_id": activity_id,
+                "channel": channel,
+                "dimension": dimension,
+                "category": category,
+                "recipient_key": row["recipient_key"],
+                "address": row.get("address"),
+                "idempotency_key": row["idempotency_key"],
+                "state": row.get("state", DeliveryState.QUEUED.value),
+                "reason": row.get("reason"),
+                "attempts": 0,
+                "queued_at": now,
+                "updated_at": now,
+            }
+            for row in rows
+        ]
+        insert = _dialect_insert(self.engine.dialect.name)(t.deliveries)
+        statement = insert.on_conflict_do_nothing(
+            index_elements=["execution_id", "activity_id", "recipient_key"]
+        )
+        with self._tx() as c:
+            c.execute(statement, values)
+
+    def deliveries(
+        self,
+        execution_id: int,
+        activity_id: str | None = None,
+        *,
+        keys: Sequence[str] | None = None,
+        states: Sequence[DeliveryState] | None = None,
+    ) -> list[DeliveryRecord]:
+        """Ledger rows of an execution (of one activity, some recipients, some states), by id."""
+        query = sa.select(t.deliveries).where(t.deliveries.c.execution_id == execution_id)
+        if activity_id is not None:
+            query = query.where(t.deliveries.c.activity_id == activity_id)
+        if keys is not None:
+            query = query.where(t.deliveries.c.recipient_key.in_(list(keys)))
+        if states is not None:
+            query = query.where(t.deliveries.c.state.in_([s.value for s in states]))
+        with self._tx() as c:
+            rows = c.execute(query.order_by(t.deliveries.c.id)).all()
+        return [_delivery(r) for r in rows]
+
+    def mark_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        expected: Sequence[DeliveryState],
+        **values: Any,
+    ) -> bool:
+        """Move one ledger row to ``state`` if it is in one of ``expected`` (committed at once);
+        False when it was not (another worker moved it)."""
+        with self._tx() as c:
+            result = c.execute(
+                sa.update(t.deliveries)
+                .where(
+                    t.deliveries.c.id == delivery_id,
+                    t.deliveries.c.state.in_([s.value for s in expected]),
+                )
+                .values(state=state.value, updated_at=utcnow(), **values)
+            )
+        return bool(result.rowcount)
+
+    def begin_deliveries(self, ids: Sequence[int]) -> set[int]:
+        """Move these ledger rows from ``queued`` to ``sending`` (attempts + 1) in one
+        committed statement, before their hand-off; the ids that moved (a row another worker
+        took meanwhile is left out)."""
+        if not ids:
+            return set()
+        d = t.deliveries
+        statement = (
+            sa.update(d)
+            .where(d.c.id.in_(list(ids)), d.c.state == DeliveryState.QUEUED.value)
+            .values(
+                state=DeliveryState.SENDING.value, attempts=d.c.attempts + 1, updated_at=utcnow()
+            )
+            .returning(d.c.id)
+        )
+        with self._tx() as c:
+            return {int(row[0]) for row in c.execute(statement)}
+
+    def finish_deliveries(self, outcomes: Sequence[Mapping[str, Any]]) -> None:
+        """Record the outcomes of hand-offs in one transaction: each mapping has ``id``,
+        ``state``, ``reason``, ``error``, ``provider_message_id``, ``sent_at``; only rows still
+        ``sending`` change."""
+        if not outcomes:
+            return
+        d = t.deliveries
+        statement = (
+            sa.update(d)
+            .where(d.c.id == sa.bindparam("b_id"), d.c.state == DeliveryState.SENDING.value)
+            .values(
+                state=sa.bindparam("b_state"),
+                reason=sa.bindparam("b_reason"),
+                error=sa.bindparam("b_error"),
+                provider_message_id=sa.bindparam("b_provider_message_id"),
+                sent_at=sa.bindparam("b_sent_at"),
+                updated_at=sa.bindparam("b_updated_at"),
+            )
+        )
+        now = utcnow()
+        rows = [
+            {
+                "b_id": o["id"],
+                "b_state": o["state"],
+                "b_reason": o.get("reason"),
+                "b_error": o.get("error"),
+                "b_provider_message_id": o.get("provider_message_id"),
+                "b_sent_at": o.get("sent_at"),
+                "b_updated_at": now,
+            }
+            for o in outcomes
+        ]
+        with self._tx() as c:
+            c.execute(statement, rows)
+
+    def mark_deliveries(
+        self,
+        execution_id: int,
+        activity_id: str,
+        state: DeliveryState,
+        *,
+        expected: DeliveryState,
+        **values: Any,
+    ) -> int:
+        """Move every row of an activity in state ``expected`` to ``state``; how many moved."""
+        with self._tx() as c:
+            result = c.execute(
+                sa.update(t.deliveries)
+                .where(
+                    t.deliveries.c.execution_id == execution_id,
+                    t.deliveries.c.activity_id == activity_id,
+                    t.deliveries.c.state == expected.value,
+                )
+                .values(state=state.value, updated_at=utcnow(), **values)
+            )
+        return int(result.rowcount or 0)
+
+    def recent_sends(
+        self,
+        channel: str,
+        dimension: str,
+        since: datetime,
+        *,
+        category: str = "marketing",
+        not_execution: int | None = None,
+    ) -> Iterator[tuple[str, int]]:
+        """(recipient key, messages sent) of ``channel`` and ``category`` to rows of
+        ``dimension`` since ``since`` (frequency caps), other than by ``not_execution``."""
+        d = t.deliveries
+        query = (
+            sa.select(d.c.recipient_key, sa.func.count())
+            .where(
+                d.c.channel == channel,
+                d.c.dimension == dimension,
+                d.c.category == category,
+                d.c.state == DeliveryState.SENT.value,
+                d.c.sent_at >= since,
+            )
+            .group_by(d.c.recipient_key)
+        )
+        if not_execution is not None:
+            query = query.where(d.c.execution_id != not_execution)
+        with self._tx() as c:
+            for key, count in c.execute(query):
+                yield str(key), int(count)
+
+    def delivery_counts(
+        self, execution_id: int, activity_id: str | None = None
+    ) -> list[tuple[str, str, str | None, int]]:
+        """(activity, state, reason, count) of an execution's ledger rows."""
+        d = t.deliveries
+        query = (
+            sa.select(d.c.activity_id, d.c.state, d.c.reason, sa.func.count())
+            .where(d.c.execution_id == execution_id)
+            .group_by(d.c.activity_id, d.c.state, d.c.reason)
+            .order_by(d.c.activity_id, d.c.state, d.c.reason)
+        )
+        if activity_id is not None:
+            query = query.where(d.c.activity_id == activity_id)
+        with self._tx() as c:
+            rows = c.execute(query).all()
+        return [(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+    def confirm_activity(self, execution_id: int, activity_id: str) -> bool:
+        """Record that a user confirmed the sending of an activity; False if it already was."""
+        insert = _dialect_insert(self.engine.dialect.name)(t.confirmations)
+        statement = insert.values(
+            execution_id=execution_id, activity_id=activity_id, confirmed_at=utcnow()
+        ).on_conflict_do_nothing(index_elements=["execution_id", "activity_id"])
+        with self._tx() as c:
+            before = c.execute(
+                sa.select(sa.func.count())
+                .select_from(t.confirmations)
+                .where(
+                    t.confirmations.c.execution_id == execution_id,
+                    t.confirmations.c.activity_id == activity_id,
+                )
+            ).scalar_one()
+            c.execute(statement)
+        return not before
+
+    def is_confirmed(self, execution_id: int, activity_id: str) -> bool:
+        """Whether a user confirmed the sending of an activity in this execution."""
+        with self._tx() as c:
+            row = c.execute(
+                sa.select(t.confirmations.c.id).where(
+                    t.confirmations.c.execution_id == execution_id,
+                    t.confirmations.c.activity_id == activity_id,
+                )
+            ).first()
+        return row is not None
+
     # -- logs -------------------------------------------------------------------------------------
 
     def log(
@@ -751,4 +1021,26 @@ def _log(row: Any) -> LogRecord:
         message=row.message,
         details=row.details,
         at=_utc(row.at),
+    )
+
+
+def _delivery(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        execution_id=row.execution_id,
+        activity_id=row.activity_id,
+        recipient_key=row.recipient_key,
+        channel=row.channel,
+        dimension=row.dimension,
+        category=row.category,
+        address=row.address,
+        state=DeliveryState(row.state),
+        reason=row.reason,
+        attempts=row.attempts,
+        provider_message_id=row.provider_message_id,
+        idempotency_key=row.idempotency_key,
+        queued_at=_utc(row.queued_at),
+        sent_at=_aware(row.sent_at),
+        updated_at=_utc(row.updated_at),
+        error=row.error,
     )

@@ -25,6 +25,13 @@ from partita.model.activities.base import (
     FilterSpec,
     OrderItem,
 )
+from partita.model.activities.channels import (
+    ChannelBase,
+    EmailActivity,
+    PushActivity,
+    SmsActivity,
+    WebhookActivity,
+)
 from partita.model.activities.data import (
     ChangeDimension,
     Collect,
@@ -61,7 +68,11 @@ Activity = Annotated[
     | Fork
     | AndJoin
     | TestActivity
-    | End,
+    | End
+    | EmailActivity
+    | SmsActivity
+    | PushActivity
+    | WebhookActivity,
     Field(discriminator="type"),
 ]
 
@@ -83,6 +94,10 @@ KINDS: tuple[type[ActivityBase], ...] = (
     AndJoin,
     TestActivity,
     End,
+    EmailActivity,
+    SmsActivity,
+    PushActivity,
+    WebhookActivity,
 )
 
 ACTIVITY_TYPES: dict[str, type[ActivityBase]] = {
@@ -97,11 +112,13 @@ __all__ = [
     "AndJoin",
     "BuildAudience",
     "ChangeDimension",
+    "ChannelBase",
     "Collect",
     "Columns",
     "Combine",
     "Condition",
     "Deduplication",
+    "EmailActivity",
     "End",
     "Enrichment",
     "ExtractFile",
@@ -114,11 +131,14 @@ __all__ = [
     "Lookup",
     "MatchRule",
     "OrderItem",
+    "PushActivity",
     "ReadAudience",
     "Reconciliation",
     "SaveAudience",
+    "SmsActivity",
     "Split",
     "Subset",
     "TestActivity",
     "UpdateData",
+    "WebhookActivity",
 ]

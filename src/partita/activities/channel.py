@@ -1,0 +1,845 @@
+"""Channel activities (email, sms, push, webhook): exclusions, rendering, ledger, hand-off.
+
+A run:
+
+1. checks the provider entry and compiles the templates (the text part of an email is derived
+   from its HTML template once);
+2. adds the exclusion ``reason`` to the inbound population in one SQL pass and counts the
+   reasons (``partita.channels`` ``_exclusions``); the eligible rows go to a scratch table;
+3. reads the eligible rows in key order, ``batch_size`` at a time (keyset pages: memory does
+   not grow with the audience); per batch: addresses checked (``invalid_address``), rows
+   queued in the ledger, then each queued row marked ``sending`` (committed) before it is
+   handed to the provider, then ``sent`` / ``failed`` / ``in_doubt`` / back to ``queued``;
+4. produces ``out`` (the recipients sent, with ``delivery_id``, ``sent_at``,
+   ``provider_message_id``) and ``excluded`` (the recipients not sent, with ``reason``).
+
+In test mode every message is rendered (a template that fails on a row fails the task) and the
+exclusions are computed, but no ledger row is written and nothing is sent: ``out`` holds the
+recipients that would be sent.
+
+Between batches the activity checks ``ctx.should_stop()`` (pause, stop); a fatal provider error
+(bad credentials, quota) suspends the execution with the provider's message. Either way the
+ledger keeps what was done: the next run continues from it and never sends a recipient twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from partita.activities.base import (
+    AwaitingConfirmation,
+    CheckContext,
+    Input,
+    Interrupted,
+    Output,
+    Outputs,
+    RunContext,
+    Suspended,
+    joined_population,
+)
+from partita.channels import (
+    EmailMessage,
+    FatalError,
+    InDoubtError,
+    PermanentError,
+    PushMessage,
+    SmsMessage,
+    Template,
+    TemplateError,
+    TransientError,
+    WebhookRequest,
+    check_templates,
+    compile_template,
+    html_to_text,
+    message_variables,
+    retry,
+)
+from partita.channels._config import ChannelProvider, build_provider, provider_problem
+from partita.channels._exclusions import (
+    INVALID_ADDRESS,
+    ExclusionRules,
+    count_reasons,
+    suppressions,
+    usable_address,
+    with_reasons,
+)
+from partita.channels._ledger import Ledger, Outcome, Recipient, idempotency_key
+from partita.model.activities import ChannelBase, EmailActivity, PushActivity, SmsActivity
+from partita.model.activities.channels import DELIVERY_COLUMNS, WebhookActivity
+from partita.model.datamodel import Dimension
+from partita.model.problems import PartitaError, Problem
+from partita.model.states import LogLevel, Mode
+from partita.store.schema import DeliveryState
+from partita.store.store import DeliveryRecord
+from partita.warehouse import Warehouse
+from partita.warehouse.files import BatchTable
+
+#: How many times a transient error is retried at once, then how many more passes over the
+#: rows still queued before the task gives up (resume tries again).
+RETRIES = 3
+PASSES = 3
+#: Messages marked ``sending`` together before their hand-offs: at most this many are in
+#: doubt after a crash.
+IN_FLIGHT = 50
+QUEUED_STATE = DeliveryState.QUEUED
+
+_OUTCOMES = pa.schema(
+    [
+        ("recipient_key", pa.string()),
+        ("state", pa.string()),
+        ("reason", pa.string()),
+        ("delivery_id", pa.string()),
+        ("sent_at", pa.timestamp("us", tz="UTC")),
+        ("provider_message_id", pa.string()),
+    ]
+)
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def rules_for(activity: ChannelBase, dimension: Dimension) -> ExclusionRules:
+    """Which columns decide the exclusions of ``activity`` on rows of ``dimension``."""
+    address = getattr(dimension, activity.address_setting) if activity.address_setting else None
+    consent = None
+    if activity.category == "marketing" and activity.consent_channel:
+        consent = dimension.consent.get(activity.consent_channel)
+    return ExclusionRules(channel=activity.kind, address=address, consent=consent)
+
+
+def check(activity: ChannelBase, ctx: CheckContext) -> list[Problem]:
+    """Templates (syntax, filters, unknown variables) and the address and consent columns."""
+    dimension_name = ctx.input_dimension(activity.id)
+    if dimension_name is None or dimension_name not in ctx.model.dimensions:
+        names: set[str] | None = None
+        dimension = None
+    else:
+        dimension = ctx.model.dimension(dimension_name)
+        names = set(ctx.model.column_types(dimension_name))
+    problems: list[Problem] = []
+    if names:
+        available = names | set(ctx.input_columns(activity.id)) | set(message_variables())
+        problems += check_templates(_content(activity), available, activity=activity.id)
+    else:
+        for field, text in _content(activity).items():
+            try:
+                compile_template(text, field)
+            except TemplateError as error:
+                problems.append(_with_activity(error.problem, activity.id))
+    if dimension is not None:
+        problems += _dimension_problems(activity, dimension)
+    if ctx.channels is not None:
+        wrong = provider_problem(activity.provider_name(), activity.kind, ctx.channels)
+        if wrong is not None:
+            problems.append(Problem(wrong, activity=activity.id, field="provider"))
+    return problems
+
+
+def _with_activity(problem: Problem, activity_id: str) -> Problem:
+    from dataclasses import replace
+
+    return replace(problem, activity=activity_id)
+
+
+def _dimension_problems(activity: ChannelBase, dimension: Dimension) -> list[Problem]:
+    problems: list[Problem] = []
+    if activity.address_setting and getattr(dimension, activity.address_setting) is None:
+        problems.append(
+            Problem(
+                f"dimension '{dimension.name}' declares no '{activity.address_setting}' column: "
+                f"a {activity.kind} activity needs one",
+                activity=activity.id,
+                hint=f"add '{activity.address_setting}: <column>' to the dimension in partita.yaml",
+            )
+        )
+    needs_consent = activity.category == "marketing" and activity.kind != "webhook"
+    if needs_consent and activity.consent_channel not in dimension.consent:
+        problems.append(
+            Problem(
+                f"marketing {activity.kind} needs a consent column: dimension "
+                f"'{dimension.name}' declares none for '{activity.consent_channel}'",
+                activity=activity.id,
+                field="category",
+                hint=f"add 'consent: {{{activity.consent_channel}: <column>}}' to the dimension, "
+                "or set 'category: transactional' for messages that need no consent",
+            )
+        )
+    return problems
+
+
+def _content(activity: ChannelBase) -> dict[str, str]:
+    """Field -> template text, with the email text part derived from the HTML when absent."""
+    found = activity.templates()
+    if isinstance(activity, EmailActivity) and activity.text is None and activity.html is not None:
+        found["text"] = html_to_text(activity.html)
+    return found
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Composer:
+    """The compiled templates of one activity; ``compose(address, row)`` builds a message."""
+
+    activity: ChannelBase
+    templates: dict[str, Template]
+    sender: str | None
+
+    @classmethod
+    def of(cls, activity: ChannelBase, sender: str | None) -> Composer:
+        templates: dict[str, Template] = {}
+        for field, text in _content(activity).items():
+            try:
+                templates[field] = compile_template(text, field)
+            except TemplateError as error:
+                raise PartitaError(
+                    f"{activity.kind} '{activity.id}': {error.problem.message}"
+                ) from None
+        if isinstance(activity, EmailActivity) and "from" not in templates and sender is None:
+            raise PartitaError(
+                f"email '{activity.id}' has no 'from', and its channels entry "
+                f"'{activity.provider_name()}' has no 'sender': set one of them"
+            )
+        return cls(activity, templates, sender)
+
+    def _render(self, field: str, row: Mapping[str, object]) -> str:
+        return self.templates[field].render(row)
+
+    def _maybe(self, field: str, row: Mapping[str, object]) -> str | None:
+        return self._render(field, row) if field in self.templates else None
+
+    def compose(self, address: str | None, row: Mapping[str, object], key: str) -> Any:
+        """The message for one recipient (TemplateError when a template fails on the row)."""
+        activity = self.activity
+        if isinstance(activity, EmailActivity):
+            assert address is not None
+            sender = self._maybe("from", row) or self.sender
+            assert sender is not None
+            return EmailMessage(
+                to=address,
+                from_=sender,
+                subject=self._render("subject", row),
+                html=self._maybe("html", row),
+                text=self._maybe("text", row),
+                reply_to=self._maybe("reply_to", row) or None,
+                idempotency_key=key,
+            )
+        if isinstance(activity, SmsActivity):
+            assert address is not None
+            return SmsMessage(to=address, body=self._render("body", row), idempotency_key=key)
+        if isinstance(activity, PushActivity):
+            assert address is not None
+            data = {name: self._render(f"data.{name}", row) for name in activity.data}
+            return PushMessage(
+                token=address,
+                title=self._render("title", row),
+                body=self._render("body", row),
+                data=data,
+                idempotency_key=key,
+            )
+        assert isinstance(activity, WebhookActivity)
+        headers = {name: self._render(f"headers.{name}", row) for name in activity.headers}
+        return WebhookRequest(
+            url=self._render("url", row),
+            method=self._render("method", row),
+            body=self._maybe("body", row),
+            headers=headers,
+            idempotency_key=key,
+        )
+
+
+def message_row(
+    row: Mapping[str, object], key: str, variables: Mapping[str, Any]
+) -> dict[str, object]:
+    """What a template sees: the row's columns plus the message variables."""
+    return {**row, "delivery_id": key, "unsubscribe_url": "", "vars": dict(variables)}
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+class _Pace:
+    """At most ``rate`` messages a second (None: no limit), in this process."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next = 0.0
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if now < self.next:
+            time.sleep(self.next - now)
+            now = self.next
+        self.next = now + self.interval
+
+
+def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
+    source = inputs[0]
+    dimension = ctx.dimension(source.dimension)
+    problem = provider_problem(activity.provider_name(), activity.kind, ctx.channels)
+    if problem is not None:
+        raise PartitaError(f"{activity.kind} '{activity.id}': {problem}")
+    live = ctx.mode == Mode.LIVE
+    if live and activity.confirm_before_send and not ctx.confirmed():
+        raise AwaitingConfirmation()
+    sender = ctx.channels[activity.provider_name()].get("sender")
+    composer = Composer.of(activity, sender if isinstance(sender, str) else None)
+    rules = rules_for(activity, dimension)
+    capped = _capped(ctx, activity, source.dimension)
+    reasoned = with_reasons(
+        ctx.population(source), rules, suppressions(ctx.warehouse), capped, source.key
+    )
+    excluded_counts = count_reasons(reasoned)
+    eligible = ctx.scratch(reasoned.filter(reasoned.reason.isnull()).drop("reason"))
+    outcomes_name = ctx.warehouse.working_table_name(
+        ctx.campaign.name, ctx.execution_id, activity.id, "outcomes"
+    )
+    outcomes = BatchTable.create(ctx.warehouse, outcomes_name, _OUTCOMES)
+    try:
+        if live:
+            assert ctx.ledger is not None, "a live channel activity needs the ledger"
+            built = build_provider(activity.provider_name(), activity.kind, ctx.channels, ctx.root)
+            try:
+                tally = _send(
+                    ctx,
+                    activity,
+                    composer,
+                    built,
+                    ctx.ledger(activity.kind, source.dimension, activity.category),
+                    eligible,
+                    source,
+                    rules,
+                    outcomes,
+                )
+            finally:
+                built.provider.close()
+        else:
+            tally = _rehearse(ctx, activity, composer, eligible, source, rules, outcomes)
+        for reason, count in tally.pop("excluded", {}).items():
+            excluded_counts[reason] = excluded_counts.get(reason, 0) + count
+        _log_summary(ctx, activity, live, excluded_counts, tally)
+        return _outputs(ctx, activity, source, reasoned, ctx.warehouse.working(outcomes_name))
+    finally:
+        ctx.warehouse.drop([outcomes_name])
+
+
+_CAPPED = pa.schema([("recipient_key", pa.string())])
+
+
+def _capped(ctx: RunContext, activity: ChannelBase, dimension: str) -> ir.Table | None:
+    """The keys of the recipients over the activity's frequency cap, as a scratch table."""
+    cap = activity.frequency_cap
+    if cap is None or activity.category != "marketing" or ctx.recent_sends is None:
+        return None
+    since = datetime.now(UTC) - timedelta(days=cap.days)
+    name = ctx.warehouse.working_table_name(
+        ctx.campaign.name, ctx.execution_id, activity.id, "capped"
+    )
+    table = BatchTable.create(ctx.warehouse, name, _CAPPED)
+    chunk: list[str] = []
+    for key, count in ctx.recent_sends(activity.kind, dimension, activity.category, since):
+        if count >= cap.max:
+            chunk.append(key)
+        if len(chunk) >= 50_000:
+            table.append(pa.table({"recipient_key": chunk}, schema=_CAPPED))
+            chunk = []
+    if chunk:
+        table.append(pa.table({"recipient_key": chunk}, schema=_CAPPED))
+    copy = ctx.scratch(ctx.warehouse.working(name))  # dropped with the task's scratch tables
+    ctx.warehouse.drop([name])
+    return copy
+
+
+def _pages(table: ir.Table, key: str, size: int) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``table`` in key order, ``size`` at a time (one query per page)."""
+    last: Any = None
+    while True:
+        page = table if last is None else table.filter(table[key] > last)
+        rows = page.order_by(key).limit(size).to_pyarrow().to_pylist()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][key]
+        if len(rows) < size:
+            return
+
+
+def _address_of(activity: ChannelBase, rules: ExclusionRules, row: Mapping[str, Any]) -> Any:
+    if rules.address is None:
+        return None
+    region = activity.default_region if isinstance(activity, SmsActivity) else None
+    return usable_address(activity.kind, row.get(rules.address), region)
+
+
+def _rehearse(
+    ctx: RunContext,
+    activity: ChannelBase,
+    composer: Composer,
+    eligible: ir.Table,
+    source: Input,
+    rules: ExclusionRules,
+    outcomes: BatchTable,
+) -> dict[str, Any]:
+    """Test mode: render every message, send nothing, write no ledger row."""
+    invalid = 0
+    rendered = 0
+    for rows in _pages(eligible, source.key, activity.batch_size):
+        records: list[dict[str, Any]] = []
+        for row in rows:
+            recipient = str(row[source.key])
+            delivery = idempotency_key(ctx.execution_id, activity.id, recipient)
+            address = _address_of(activity, rules, row)
+            if rules.address is not None and address is None:
+                invalid += 1
+                records.append(_outcome(recipient, "excluded", INVALID_ADDRESS, delivery))
+                continue
+            try:
+                composer.compose(address, message_row(row, delivery, ctx.variables), delivery)
+            except TemplateError as error:
+                raise PartitaError(
+                    f"{activity.kind} '{activity.id}', recipient {recipient}: "
+                    f"{error.problem.message}"
+                ) from None
+            rendered += 1
+            records.append(_outcome(recipient, "sent", None, delivery))
+        outcomes.append(pa.Table.from_pylist(records, schema=_OUTCOMES))
+        if ctx.should_stop():
+            raise Interrupted()
+    return {"rendered": rendered, "excluded": {INVALID_ADDRESS: invalid} if invalid else {}}
+
+
+def _outcome(
+    key: str,
+    state: str,
+    reason: str | None,
+    delivery: str,
+    sent_at: datetime | None = None,
+    provider_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "recipient_key": key,
+        "state": state,
+        "reason": reason,
+        "delivery_id": delivery,
+        "sent_at": sent_at,
+        "provider_message_id": provider_id,
+    }
+
+
+def _send(
+    ctx: RunContext,
+    activity: ChannelBase,
+    composer: Composer,
+    built: ChannelProvider,
+    ledger: Ledger,
+    eligible: ir.Table,
+    source: Input,
+    rules: ExclusionRules,
+    outcomes: BatchTable,
+) -> dict[str, Any]:
+    """Live: the ledger protocol, batch after batch."""
+    provider = built.provider
+    recovered = ledger.recover(provider.idempotent)
+    if recovered:
+        what = "resent with the same idempotency key" if provider.idempotent else "in doubt"
+        ctx.log(
+            LogLevel.WARNING,
+            f"{recovered:,} deliveries were being handed to the provider when the task stopped: "
+            f"{what}",
+            {"recovered": recovered},
+        )
+    pace = _Pace(activity.rate_limit)
+    hand_off = _HandOff(ctx, activity, composer, ledger, provider.send, pace)
+    for rows in _pages(eligible, source.key, activity.batch_size):
+        by_key = {str(row[source.key]): row for row in rows}
+        recipients = []
+        for recipient, row in by_key.items():
+            address = _address_of(activity, rules, row)
+            invalid = rules.address is not None and address is None
+            shown = address if address is not None else _raw(row, rules)
+            recipients.append(Recipient(recipient, shown, INVALID_ADDRESS if invalid else None))
+        queued = [r for r in ledger.queue(recipients) if r.state == DeliveryState.QUEUED]
+        hand_off.deliver([(r, by_key[r.recipient_key]) for r in queued])
+        _record_outcomes(outcomes, ledger.rows(list(by_key)))
+        if ctx.should_stop():
+            raise Interrupted()
+    for _ in range(PASSES):  # rows a transient error left in the queue
+        waiting = ledger.store.deliveries(
+            ledger.execution_id, ledger.activity_id, states=[DeliveryState.QUEUED]
+        )
+        if not waiting:
+            break
+        time.sleep(0.5)
+        for page in _chunks(waiting, activity.batch_size):
+            found = _rows_of(eligible, source.key, [r.recipient_key for r in page])
+            hand_off.deliver(
+                [(r, found[r.recipient_key]) for r in page if r.recipient_key in found]
+            )
+            if ctx.should_stop():
+                raise Interrupted()
+    left = ledger.store.deliveries(
+        ledger.execution_id, ledger.activity_id, states=[DeliveryState.QUEUED]
+    )
+    if left:
+        raise PartitaError(
+            f"{len(left):,} deliveries could not be sent after {PASSES + 1} passes "
+            f"(transient provider errors; the last: {left[-1].error}): resume to try again"
+        )
+    return hand_off.tally()
+
+
+def _chunks(items: list[DeliveryRecord], size: int) -> Iterator[list[DeliveryRecord]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _rows_of(table: ir.Table, key: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    rows = table.filter(table[key].cast("string").isin(keys)).to_pyarrow().to_pylist()
+    return {str(row[key]): row for row in rows}
+
+
+def _raw(row: Mapping[str, Any], rules: ExclusionRules) -> str | None:
+    value = row.get(rules.address) if rules.address else None
+    return None if value is None else str(value)[:1000]
+
+
+class _HandOff:
+    """Sends queued ledger rows, ``IN_FLIGHT`` at a time: the group is marked ``sending`` in
+    one commit before any of its messages is handed to the provider, and its outcomes are
+    recorded in one commit after. A crash in between leaves at most one group in doubt."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        activity: ChannelBase,
+        composer: Composer,
+        ledger: Ledger,
+        send: Callable[[Any], Any],
+        pace: _Pace,
+    ) -> None:
+        self.ctx = ctx
+        self.activity = activity
+        self.composer = composer
+        self.ledger = ledger
+        self.send = send
+        self.pace = pace
+        self.counts = {"sent": 0, "failed": 0, "in_doubt": 0, "retried": 0}
+
+    def deliver(self, pairs: list[tuple[DeliveryRecord, Mapping[str, Any]]]) -> None:
+        """Hand off every (queued row, its recipient's row)."""
+        size = IN_FLIGHT
+        if self.activity.rate_limit:  # a group is at most about a second of sending
+            size = max(1, min(IN_FLIGHT, int(self.activity.rate_limit)))
+        for start in range(0, len(pairs), size):
+            self._group(pairs[start : start + size])
+
+    def _group(self, pairs: list[tuple[DeliveryRecord, Mapping[str, Any]]]) -> None:
+        ready: list[tuple[DeliveryRecord, Any]] = []
+        broken: list[tuple[DeliveryRecord, str]] = []
+        for record, row in pairs:
+            try:
+                message = self.composer.compose(
+                    record.address,
+                    message_row(row, record.idempotency_key, self.ctx.variables),
+                    record.idempotency_key,
+                )
+            except TemplateError as error:
+                broken.append((record, error.problem.message))
+            else:
+                ready.append((record, message))
+        taken = self.ledger.begin_many([r for r, _ in ready] + [r for r, _ in broken])
+        outcomes = [
+            Outcome(record, DeliveryState.FAILED, reason="render_error", error=text)
+            for record, text in broken
+            if record.id in taken
+        ]
+        self.counts["failed"] += len(outcomes)
+        pending = [(record, message) for record, message in ready if record.id in taken]
+        done = 0
+        try:
+            for record, message in pending:
+                self.pace.wait()
+                outcomes.append(self._hand_off(record, message))
+                done += 1
+        except Suspended:
+            outcomes += [Outcome(r, QUEUED_STATE) for r, _ in pending[done:]]
+            raise
+        except BaseException as error:
+            # anything unexpected (a bug, an interrupt) during a hand-off: its outcome is
+            # unknown; the messages after it were not handed off
+            if done < len(pending):
+                text = f"{type(error).__name__}: {error}"
+                outcomes.append(Outcome(pending[done][0], DeliveryState.IN_DOUBT, error=text))
+                outcomes += [Outcome(r, QUEUED_STATE) for r, _ in pending[done + 1 :]]
+            raise
+        finally:
+            self.ledger.finish(outcomes)
+
+    def _hand_off(self, record: DeliveryRecord, message: Any) -> Outcome:
+        try:
+            result = retry(lambda: self.send(message), attempts=RETRIES)
+        except TransientError as error:
+            self.counts["retried"] += 1
+            return Outcome(record, QUEUED_STATE, error=error.message)
+        except PermanentError as error:
+            self.counts["failed"] += 1
+            return Outcome(record, DeliveryState.FAILED, reason="rejected", error=error.message)
+        except InDoubtError as error:
+            self.counts["in_doubt"] += 1
+            return Outcome(record, DeliveryState.IN_DOUBT, error=error.message)
+        except FatalError as error:
+            raise Suspended(
+                f"{self.activity.kind} '{self.activity.id}' paused: {error.message}; "
+                "fix it, then 'partita resume' (nothing was lost: the ledger keeps what was sent)"
+            ) from None
+        self.counts["sent"] += 1
+        return Outcome(record, DeliveryState.SENT, provider_message_id=result.provider_message_id)
+
+    def tally(self) -> dict[str, Any]:
+        return dict(self.counts)
+
+
+def _record_outcomes(outcomes: BatchTable, records: list[DeliveryRecord]) -> None:
+    rows = [
+        _outcome(
+            r.recipient_key,
+            r.state.value,
+            r.reason,
+            r.idempotency_key,
+            r.sent_at,
+            r.provider_message_id,
+        )
+        for r in records
+    ]
+    if rows:
+        outcomes.append(pa.Table.from_pylist(rows, schema=_OUTCOMES))
+
+
+def _log_summary(
+    ctx: RunContext,
+    activity: ChannelBase,
+    live: bool,
+    excluded: dict[str, int],
+    tally: dict[str, Any],
+) -> None:
+    shown = ", ".join(f"{reason} {count:,}" for reason, count in sorted(excluded.items()))
+    excluded_text = f"excluded {sum(excluded.values()):,}" + (f" ({shown})" if shown else "")
+    if live:
+        text = (
+            f"{activity.kind} '{activity.id}': sent {tally['sent']:,}, failed "
+            f"{tally['failed']:,}, in doubt {tally['in_doubt']:,}, {excluded_text}"
+        )
+    else:
+        text = (
+            f"test mode: {activity.kind} '{activity.id}' rendered {tally['rendered']:,} "
+            f"messages and sent nothing; {excluded_text}"
+        )
+    ctx.log(LogLevel.INFO, text, {"excluded": excluded, **tally})
+
+
+def _outputs(
+    ctx: RunContext,
+    activity: ChannelBase,
+    source: Input,
+    reasoned: ir.Table,
+    outcomes: ir.Table,
+) -> Outputs:
+    inbound = source.table
+    # the delivery columns (reason) of an earlier channel activity are replaced by this one's
+    out_columns = [c for c in inbound.columns if c not in DELIVERY_COLUMNS]
+    columns = [c for c in inbound.columns if c != "reason"]
+    schema = inbound.schema()
+    key = inbound[source.key].cast("string")
+    sent = outcomes.filter(outcomes.state == DeliveryState.SENT.value)
+    out = inbound.join(sent, key == sent.recipient_key).select(
+        *[inbound[c] for c in out_columns],
+        sent.delivery_id,
+        sent.sent_at.cast("timestamp").name("sent_at"),
+        sent.provider_message_id,
+    )
+    later = outcomes.filter(
+        outcomes.state.isin([DeliveryState.EXCLUDED.value, DeliveryState.FAILED.value])
+    )
+    # one schema for both sides of the union (PostgreSQL and Ibis want equal types)
+    types = {c: schema[c].copy(nullable=True) for c in columns}
+    reason_type = ibis.dtype("string").copy(nullable=True)
+    by_ledger = inbound.join(later, key == later.recipient_key).select(
+        *[inbound[c].cast(types[c]).name(c) for c in columns],
+        later.reason.cast(reason_type).name("reason"),
+    )
+    by_sql = reasoned.filter(reasoned.reason.notnull()).select(
+        *[reasoned[c].cast(types[c]).name(c) for c in columns],
+        reasoned.reason.cast(reason_type).name("reason"),
+    )
+    excluded = ibis.union(by_sql, by_ledger)
+    dimension = source.dimension
+    return {
+        "out": Output(table=ctx.materialize("out", out, dimension), dimension=dimension),
+        "excluded": Output(
+            table=ctx.materialize("excluded", excluded, dimension),
+            dimension=dimension,
+            fire_when_empty=False,
+        ),
+    }
+
+
+# -- preview and proofs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The first eligible rows of a population with their messages (None: see ``note``)."""
+
+    targeted: int
+    excluded: dict[str, int]
+    messages: list[tuple[Any, Any, str | None]]
+
+
+def sample(
+    warehouse: Warehouse,
+    dimension: Dimension,
+    activity: ChannelBase,
+    table: ir.Table,
+    channels: Mapping[str, Mapping[str, Any]],
+    variables: Mapping[str, Any],
+    execution_id: int,
+    rows: int = 5,
+) -> Sample:
+    """The messages ``activity`` would send to the first ``rows`` eligible recipients of the
+    working table ``table`` (in key order), and the exclusions of the whole population."""
+    entry = channels.get(activity.provider_name()) or {}
+    sender = entry.get("sender")
+    composer = Composer.of(activity, sender if isinstance(sender, str) else None)
+    rules = rules_for(activity, dimension)
+    population = joined_population(warehouse, dimension, table)
+    reasoned = with_reasons(population, rules, suppressions(warehouse))
+    eligible = reasoned.filter(reasoned.reason.isnull()).drop("reason")
+    key = dimension.key
+    messages: list[tuple[Any, Any, str | None]] = []
+    for row in next(_pages(eligible, key, max(rows, 1)), []):
+        recipient = str(row[key])
+        delivery = idempotency_key(execution_id, activity.id, recipient)
+        address = _address_of(activity, rules, row)
+        if rules.address is not None and address is None:
+            messages.append((row[key], None, f"excluded: {INVALID_ADDRESS}"))
+            continue
+        try:
+            message = composer.compose(address, message_row(row, delivery, variables), delivery)
+        except TemplateError as error:
+            messages.append((row[key], None, f"error: {error.problem.message}"))
+            continue
+        messages.append((row[key], message, None))
+    return Sample(
+        targeted=int(reasoned.count().to_pyarrow().as_py()),
+        excluded=count_reasons(reasoned),
+        messages=messages,
+    )
+
+
+def preview(
+    warehouse: Warehouse,
+    dimension: Dimension,
+    activity: ChannelBase,
+    table: ir.Table,
+    channels: Mapping[str, Mapping[str, Any]],
+    variables: Mapping[str, Any],
+    execution_id: int,
+    rows: int = 5,
+) -> dict[str, Any]:
+    """:func:`sample` as plain data (one mapping per message); sends and writes nothing."""
+    found = sample(warehouse, dimension, activity, table, channels, variables, execution_id, rows)
+    messages: list[dict[str, Any]] = []
+    for key, message, note in found.messages:
+        if message is None:
+            kind, _, text = (note or "").partition(": ")
+            messages.append({"key": key, kind: text})
+            continue
+        fields = {
+            name: value
+            for name, value in dataclasses.asdict(message).items()
+            if name != "idempotency_key" and value not in (None, {}, "")
+        }
+        messages.append({"key": key, **fields})
+    return {
+        "activity": activity.id,
+        "type": activity.kind,
+        "targeted": found.targeted,
+        "excluded": found.excluded,
+        "messages": messages,
+    }
+
+
+PROOF = "[PROOF] "
+
+
+def proof_of(message: Any, address: str) -> Any:
+    """``message`` sent to a proof ``address`` instead, marked ``[PROOF]``, with no
+    idempotency key (a proof is not a delivery)."""
+    if isinstance(message, EmailMessage):
+        return dataclasses.replace(
+            message, to=address, subject=PROOF + message.subject, idempotency_key=None
+        )
+    if isinstance(message, SmsMessage):
+        return dataclasses.replace(
+            message, to=address, body=PROOF + message.body, idempotency_key=None
+        )
+    if isinstance(message, PushMessage):
+        return dataclasses.replace(
+            message, token=address, title=PROOF + message.title, idempotency_key=None
+        )
+    raise PartitaError("a webhook has no proof addresses: use 'partita preview' instead")
+
+
+def send_proofs(
+    found: Sample,
+    activity: ChannelBase,
+    channels: Mapping[str, Mapping[str, Any]],
+    root: Path,
+    addresses: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Send each sampled message to each proof address (``addresses``, default the activity's
+    ``proof``); what was sent, with the provider's id or the error."""
+    targets = addresses or activity.proof
+    if not targets:
+        raise PartitaError(
+            f"{activity.kind} '{activity.id}' has no proof addresses: set 'proof: [...]' or "
+            "give --to"
+        )
+    built = build_provider(activity.provider_name(), activity.kind, channels, root)
+    sent: list[dict[str, Any]] = []
+    try:
+        for key, message, _ in found.messages:
+            if message is None:
+                continue
+            for target in targets:
+                address = target
+                if isinstance(activity, SmsActivity):
+                    address = usable_address("sms", target, activity.default_region) or target
+                try:
+                    result = built.provider.send(proof_of(message, address))
+                except PartitaError as error:
+                    sent.append({"key": key, "to": target, "error": str(error)})
+                else:
+                    sent.append(
+                        {
+                            "key": key,
+                            "to": target,
+                            "provider_message_id": result.provider_message_id,
+                        }
+                    )
+    finally:
+        built.provider.close()
+    return sent
