@@ -176,8 +176,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "reachable",
         "out",
-        """SELECT id FROM hand.audience__out a
-           WHERE NOT EXISTS (SELECT 1 FROM hand.opted_out__out o WHERE o.id = a.id)""",
+        "SELECT id FROM hand.audience__out WHERE id NOT IN (SELECT id FROM hand.opted_out__out)",
     ),
     Step(
         "one_per_email",
@@ -199,14 +198,14 @@ STEPS: tuple[Step, ...] = (
         "with_phone",
         """SELECT o.id FROM hand.one_per_email__out o JOIN shop.customers c ON c.id = o.id
            WHERE c.phone IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM hand.ab__sample s WHERE s.id = o.id)""",
+             AND o.id NOT IN (SELECT id FROM hand.ab__sample)""",
     ),
     Step(
         "ab",
         "newest",
         f"""SELECT o.id FROM hand.one_per_email__out o JOIN shop.customers c ON c.id = o.id
             WHERE c.phone IS NULL
-              AND NOT EXISTS (SELECT 1 FROM hand.ab__sample s WHERE s.id = o.id)
+              AND o.id NOT IN (SELECT id FROM hand.ab__sample)
             ORDER BY c.created_at DESC, seeded_rank(o.id, {SEED}), o.id
             LIMIT 5000""",
     ),
@@ -215,8 +214,8 @@ STEPS: tuple[Step, ...] = (
         "complement",
         """SELECT o.id FROM hand.one_per_email__out o JOIN shop.customers c ON c.id = o.id
            WHERE c.phone IS NULL
-             AND NOT EXISTS (SELECT 1 FROM hand.ab__sample s WHERE s.id = o.id)
-             AND NOT EXISTS (SELECT 1 FROM hand.ab__newest s WHERE s.id = o.id)""",
+             AND o.id NOT IN (SELECT id FROM hand.ab__sample)
+             AND o.id NOT IN (SELECT id FROM hand.ab__newest)""",
     ),
     Step("big_enough", None, "SELECT count(*) >= 1000 FROM hand.ab__sample"),
 )
