@@ -592,7 +592,7 @@ def summarize(repeats: Sequence[Repeat]) -> Summary:
 
 
 def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b > 0.0005 else "-"
+    return f"{a / b:.2f}" if b >= 0.005 else "-"
 
 
 def _met(ok: bool) -> str:
