@@ -203,6 +203,8 @@ class Warehouse:
 
     def drop(self, names: Sequence[str]) -> None:
         """Drop working tables (absent ones are ignored)."""
+        if not names:
+            return  # every task calls this for its scratch tables; most have none
         existing = set(self.con.list_tables(database=self.working_schema))
         for name in names:
             if name in existing:
