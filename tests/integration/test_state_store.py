@@ -44,6 +44,8 @@ CHECKED_COLUMNS: dict[str, tuple[str, str, Any]] = {
     "ck_tasks_status_valid": ("tasks", "status", TaskStatus),
     "ck_transitions_state_valid": ("transitions", "state", TransitionState),
     "ck_logs_level_valid": ("logs", "level", LogLevel),
+    "ck_delivery_events_kind_valid": ("delivery_events", "kind", t.EventKind),
+    "ck_suppressions_reason_valid": ("suppressions", "reason", t.SuppressionReason),
 }
 
 
@@ -160,17 +162,21 @@ def test_check_constraints_allow_exactly_the_enum_values(store: Store) -> None:
     assert found == expected
 
 
-def _parents(store: Store) -> tuple[int, int, int]:
+def _parents(store: Store) -> tuple[int, int, int, int]:
     record, _, _ = store.save_version("checks", None, {"name": "checks"}, "d1", None)
     execution = store.create_execution(record.id, 1, Mode.TEST, {})
     task = store.create_task(execution.id, "a")
-    return record.id, execution.id, task.id
+    store.queue_deliveries(
+        execution.id, "a", "email", [{"recipient_key": "1", "idempotency_key": "k1"}]
+    )
+    (delivery,) = store.deliveries(execution.id)
+    return record.id, execution.id, task.id, delivery.id
 
 
 def _row(
-    table: str, column: str, value: str, parents: tuple[int, int, int], n: int
+    table: str, column: str, value: str, parents: tuple[int, int, int, int], n: int
 ) -> dict[str, Any]:
-    campaign_id, execution_id, _ = parents
+    campaign_id, execution_id, _, delivery_id = parents
     now = store_module.utcnow()
     rows: dict[str, dict[str, Any]] = {
         "executions": {
@@ -198,6 +204,13 @@ def _row(
             "created_at": now,
         },
         "logs": {"level": "info", "message": "m", "at": now},
+        "delivery_events": {"delivery_id": delivery_id, "kind": "open", "at": now},
+        "suppressions": {
+            "channel": "email",
+            "address": f"a{n}@example.com",
+            "reason": "manual",
+            "created_at": now,
+        },
     }
     return rows[table] | {column: value}
 
@@ -421,3 +434,67 @@ def test_a_campaign_with_its_state_on_postgresql_gives_the_same_counts(
         assert [e.status for e in on_pg.store.executions()] == [ExecutionStatus.COMPLETED]
     finally:
         on_pg.close()
+
+
+# -- events and suppressions ---------------------------------------------------------------------
+
+
+def test_events_are_found_by_delivery_key_and_read_back_in_order(store: Store) -> None:
+    campaign_id, execution_id, _, delivery_id = _parents(store)
+    other = store.create_execution(campaign_id, 1, Mode.TEST, {})
+    store.queue_deliveries(
+        other.id, "a", "email", [{"recipient_key": "2", "idempotency_key": "k2"}]
+    )
+    delivery = store.delivery_by_key("k1")
+    assert delivery is not None and delivery.id == delivery_id
+    assert delivery.execution_id == execution_id
+    assert store.delivery_by_key("nope") is None
+    at = store_module.utcnow().replace(microsecond=0)
+    first = store.record_event(delivery_id, t.EventKind.OPEN, at=at, detail={"ua": "mail"})
+    second = store.record_event(
+        delivery_id, t.EventKind.CLICK, link_index=2, url="https://example.com/a"
+    )
+    other_delivery = store.delivery_by_key("k2")
+    assert other_delivery is not None
+    third = store.record_event(other_delivery.id, t.EventKind.HARD_BOUNCE)
+    events = store.events()
+    assert [(e.id, e.delivery_id, e.kind, e.link_index, e.url, e.detail) for e in events] == [
+        (first, delivery_id, t.EventKind.OPEN, None, None, {"ua": "mail"}),
+        (second, delivery_id, t.EventKind.CLICK, 2, "https://example.com/a", None),
+        (third, other_delivery.id, t.EventKind.HARD_BOUNCE, None, None, None),
+    ]
+    assert events[0].at == at and events[0].at.tzinfo is not None
+    assert [e.id for e in store.events(after_id=first)] == [second, third]
+    assert [e.id for e in store.events(execution_id=execution_id)] == [first, second]
+    assert [e.id for e in store.events(after_id=second, execution_id=execution_id)] == []
+
+
+def test_a_delivery_key_is_unique(store: Store) -> None:
+    _, execution_id, _, _ = _parents(store)
+    with pytest.raises(sa.exc.IntegrityError):
+        store.queue_deliveries(
+            execution_id, "b", "email", [{"recipient_key": "1", "idempotency_key": "k1"}]
+        )
+
+
+def test_an_event_needs_a_delivery(store: Store) -> None:
+    with pytest.raises(sa.exc.IntegrityError):
+        store.record_event(12345, t.EventKind.OPEN)
+
+
+def test_suppressions_are_normalized_and_kept_once(store: Store) -> None:
+    assert store.add_suppression("email", "  Ann@Example.COM ", t.SuppressionReason.UNSUBSCRIBED)
+    assert not store.add_suppression("email", "ann@example.com", t.SuppressionReason.COMPLAINT)
+    assert store.add_suppression("sms", "ann@example.com", t.SuppressionReason.MANUAL)
+    assert store.add_suppression(
+        "email", "bob@example.com", t.SuppressionReason.HARD_BOUNCE, delivery_id=7
+    )
+    rows = store.suppressions()
+    assert [(r.channel, r.address, r.reason, r.delivery_id) for r in rows] == [
+        ("email", "ann@example.com", t.SuppressionReason.UNSUBSCRIBED, None),
+        ("sms", "ann@example.com", t.SuppressionReason.MANUAL, None),
+        ("email", "bob@example.com", t.SuppressionReason.HARD_BOUNCE, 7),
+    ]
+    assert [r.address for r in store.suppressions(after_id=rows[1].id)] == ["bob@example.com"]
+    with store.engine.connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(t.suppressions)).scalar() == 3

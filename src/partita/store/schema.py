@@ -188,7 +188,7 @@ deliveries = sa.Table(
     sa.Column("reason", sa.String(100)),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("provider_message_id", sa.String(500)),
-    sa.Column("idempotency_key", sa.String(500), nullable=False),
+    sa.Column("idempotency_key", sa.String(500), nullable=False, index=True, unique=True),
     sa.Column("queued_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -208,4 +208,54 @@ confirmations = sa.Table(
     sa.Column("activity_id", sa.String(200), nullable=False),
     sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("execution_id", "activity_id", name="uq_confirmations_activity"),
+)
+
+
+class EventKind(enum.StrEnum):
+    """What a recipient or a provider reported about a delivery after its hand-off."""
+
+    OPEN = "open"
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCE = "soft_bounce"
+    COMPLAINT = "complaint"
+
+
+delivery_events = sa.Table(
+    "delivery_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False, index=True
+    ),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("link_index", sa.Integer),
+    sa.Column("url", sa.Text),
+    sa.Column("detail", sa.JSON),
+    _one_of("kind", EventKind),
+)
+
+
+class SuppressionReason(enum.StrEnum):
+    """Why an address must not be sent to any more."""
+
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    MANUAL = "manual"
+
+
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("address", sa.String(1000), nullable=False),
+    sa.Column("reason", sa.String(30), nullable=False),
+    sa.Column("delivery_id", sa.Integer),
+    _now(),
+    sa.UniqueConstraint("channel", "address", name="uq_suppressions_address"),
+    _one_of("reason", SuppressionReason),
 )

@@ -33,7 +33,7 @@ from partita.store.records import (
     TransitionRecord,
     VersionRecord,
 )
-from partita.store.schema import DeliveryState
+from partita.store.schema import DeliveryState, EventKind, SuppressionReason
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -59,6 +59,36 @@ class DeliveryRecord:
     sent_at: datetime | None
     updated_at: datetime
     error: str | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """Something reported about a delivery after its hand-off (open, click, bounce, …)."""
+
+    id: int
+    delivery_id: int
+    kind: EventKind
+    at: datetime
+    link_index: int | None
+    url: str | None
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SuppressionRecord:
+    """An address of a channel that must not be sent to any more, and why."""
+
+    id: int
+    channel: str
+    address: str
+    reason: SuppressionReason
+    delivery_id: int | None
+    created_at: datetime
+
+
+def normalize_address(address: str) -> str:
+    """The form addresses have in the suppression list: trimmed, lower case."""
+    return address.strip().lower()
 
 
 def _dialect_insert(dialect: str) -> Callable[[sa.Table], Any]:
@@ -783,6 +813,14 @@ class Store:
             rows = c.execute(query).all()
         return [(r[0], r[1], r[2], int(r[3])) for r in rows]
 
+    def delivery_by_key(self, idempotency_key: str) -> DeliveryRecord | None:
+        """The ledger row with this idempotency key (the reference tracking tokens carry)."""
+        with self._tx() as c:
+            row = c.execute(
+                sa.select(t.deliveries).where(t.deliveries.c.idempotency_key == idempotency_key)
+            ).first()
+        return None if row is None else _delivery(row)
+
     def confirm_activity(self, execution_id: int, activity_id: str) -> bool:
         """Record that a user confirmed the sending of an activity; False if it already was."""
         insert = _dialect_insert(self.engine.dialect.name)(t.confirmations)
@@ -811,6 +849,76 @@ class Store:
                 )
             ).first()
         return row is not None
+
+    # -- what happened after the hand-off ---------------------------------------------------------
+
+    def record_event(
+        self,
+        delivery_id: int,
+        kind: EventKind,
+        *,
+        at: datetime | None = None,
+        link_index: int | None = None,
+        url: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Append an event of a delivery (now unless ``at``); its id."""
+        with self._tx() as c:
+            result = c.execute(
+                sa.insert(t.delivery_events).values(
+                    delivery_id=delivery_id,
+                    kind=EventKind(kind).value,
+                    at=utcnow() if at is None else at,
+                    link_index=link_index,
+                    url=url,
+                    detail=detail,
+                )
+            )
+        return _new_id(result)
+
+    def events(self, *, after_id: int = 0, execution_id: int | None = None) -> list[EventRecord]:
+        """Events with an id above ``after_id`` (of one execution's deliveries), by id."""
+        e = t.delivery_events
+        query = sa.select(e).where(e.c.id > after_id).order_by(e.c.id)
+        if execution_id is not None:
+            query = query.join(t.deliveries, t.deliveries.c.id == e.c.delivery_id).where(
+                t.deliveries.c.execution_id == execution_id
+            )
+        with self._tx() as c:
+            rows = c.execute(query).all()
+        return [_event(r) for r in rows]
+
+    def add_suppression(
+        self,
+        channel: str,
+        address: str,
+        reason: SuppressionReason,
+        *,
+        delivery_id: int | None = None,
+    ) -> bool:
+        """Put an address (normalized) on the suppression list of ``channel``; False when it
+        was already there (its first reason is kept)."""
+        insert = _dialect_insert(self.engine.dialect.name)(t.suppressions)
+        statement = (
+            insert.values(
+                channel=channel,
+                address=normalize_address(address),
+                reason=SuppressionReason(reason).value,
+                delivery_id=delivery_id,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "address"])
+            .returning(t.suppressions.c.id)
+        )
+        with self._tx() as c:
+            return c.execute(statement).first() is not None
+
+    def suppressions(self, *, after_id: int = 0) -> list[SuppressionRecord]:
+        """Suppressed addresses with an id above ``after_id``, by id."""
+        s = t.suppressions
+        with self._tx() as c:
+            rows = c.execute(sa.select(s).where(s.c.id > after_id).order_by(s.c.id)).all()
+        return [_suppression(r) for r in rows]
 
     # -- logs -------------------------------------------------------------------------------------
 
@@ -1043,4 +1151,27 @@ def _delivery(row: Any) -> DeliveryRecord:
         sent_at=_aware(row.sent_at),
         updated_at=_utc(row.updated_at),
         error=row.error,
+    )
+
+
+def _event(row: Any) -> EventRecord:
+    return EventRecord(
+        id=row.id,
+        delivery_id=row.delivery_id,
+        kind=EventKind(row.kind),
+        at=_utc(row.at),
+        link_index=row.link_index,
+        url=row.url,
+        detail=row.detail,
+    )
+
+
+def _suppression(row: Any) -> SuppressionRecord:
+    return SuppressionRecord(
+        id=row.id,
+        channel=row.channel,
+        address=row.address,
+        reason=SuppressionReason(row.reason),
+        delivery_id=row.delivery_id,
+        created_at=_utc(row.created_at),
     )
