@@ -126,6 +126,15 @@ def write_test_project(
     return folder
 
 
+def set_channels(project_dir: Path, channels: str) -> None:
+    """Replace the ``channels:`` block of the test project's partita.yaml (``channels``: its
+    indented lines)."""
+    path = project_dir / "partita.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"(?ms)^channels:\n(?:  .*\n)+", f"channels:\n{channels}", text)
+    path.write_text(text, encoding="utf-8")
+
+
 def _set_line(text: str, setting: str, value: str) -> str:
     changed, found = re.subn(rf"(?m)^{setting}: .*$", f"{setting}: {value}", text, count=1)
     assert found, f"no '{setting}:' line in the demo partita.yaml"

@@ -5,7 +5,6 @@ resume after a crash, a fatal provider error, pause between batches, confirmatio
 from __future__ import annotations
 
 import email.policy
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from partita.model.states import ExecutionStatus, TaskStatus
 from partita.store import schema as t
 from partita.store.schema import DeliveryState
 from tests.channel_servers import HttpServers, SmtpServer, SmtpServers
-from tests.support import SQL, counts, keys, run_campaign, table_rows
+from tests.support import SQL, counts, keys, run_campaign, set_channels, table_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
@@ -65,14 +64,6 @@ def smtp_servers() -> Iterator[SmtpServers]:
 def http_servers() -> Iterator[HttpServers]:
     with HttpServers() as start:
         yield start
-
-
-def set_channels(project_dir: Path, channels: str) -> None:
-    """Replace the ``channels:`` block of the test project's partita.yaml."""
-    path = project_dir / "partita.yaml"
-    text = path.read_text(encoding="utf-8")
-    text = re.sub(r"(?ms)^channels:\n(?:  .*\n)+", f"channels:\n{channels}", text)
-    path.write_text(text, encoding="utf-8")
 
 
 def open_engine(project_dir: Path) -> Engine:

@@ -6,13 +6,8 @@ from pathlib import Path
 
 from partita.engine import Engine
 from partita.model.project import load_project
-from tests.integration.test_channels import (
-    eligible_sql,
-    email_campaign,
-    exclusions_sql,
-    set_channels,
-)
-from tests.support import SQL, keys, run_campaign, table_rows
+from tests.integration.test_channels import eligible_sql, email_campaign, exclusions_sql
+from tests.support import SQL, keys, run_campaign, set_channels, table_rows
 
 
 def test_email_to_the_outbox(project_dir: Path, sql: SQL, tmp_path: Path) -> None:

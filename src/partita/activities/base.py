@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import ibis.expr.types as ir
 
+from partita.channels._history import DeliveryHistory
 from partita.channels._ledger import Ledger
 from partita.filters import FilterContext
 from partita.model.activities import Columns, OrderItem
@@ -133,6 +134,9 @@ class RunContext:
     recent_sends: Callable[[str, str, str, datetime], Iterable[tuple[str, int]]] | None = None
     #: Whether a user confirmed the sending of this activity (``confirm_before_send``).
     confirmed: Callable[[], bool] = lambda: False
+    #: The delivery history in the warehouse (filters on ``deliveries``; channel activities
+    #: record their ledger rows there); None where there is no state store.
+    delivery_history: DeliveryHistory | None = None
 
     @property
     def seed(self) -> int:
@@ -148,9 +152,19 @@ class RunContext:
         return FilterContext(
             model=self.model,
             dimension=dimension,
-            table_of=lambda name: self.warehouse.table(self.model.dimension(name)),
+            table_of=self.table,
             variables=self.variables,
         )
+
+    def table(self, dimension: str) -> ir.Table:
+        """The rows of a dimension: its table, or the delivery history of a recipient
+        dimension (the target of its ``deliveries`` link)."""
+        recipient = self.model.delivery_history.get(dimension)
+        if recipient is None:
+            return self.warehouse.table(self.model.dimension(dimension))
+        if self.delivery_history is None:
+            raise PartitaError(f"'{dimension}' needs the state store, and this run has none")
+        return self.delivery_history.table(self.model.dimension(recipient))
 
     def population(self, source: Input) -> ir.Table:
         """The working table's rows with every column of their dimension joined on.

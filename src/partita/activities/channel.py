@@ -326,6 +326,8 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
                 )
             finally:
                 built.provider.close()
+                if ctx.delivery_history is not None:  # what was sent so far, even if stopped
+                    ctx.delivery_history.record(ctx.campaign.name, ctx.execution_id, activity.id)
         else:
             tally = _rehearse(ctx, activity, composer, eligible, source, rules, outcomes)
         for reason, count in tally.pop("excluded", {}).items():

@@ -132,7 +132,7 @@ def _join_collected(
     link = ctx.model.link(dimension, collect.link)
     target = ctx.dimension(link.target)
     sub = ctx.filter_context(link.target)
-    rows = ctx.warehouse.table(target)
+    rows = ctx.table(link.target)
     rows = rows.filter(*[rows[column].notnull() for column in link.on.values()])
     if collect.filter is not None:
         rows = filter_table(rows, parse_filter(collect.filter), sub)

@@ -23,6 +23,7 @@ from partita.channels._exclusions import (
     usable_address,
     with_reasons,
 )
+from partita.channels._history import DELIVERIES_TABLE, EVENTS_TABLE, DeliveryHistory
 from partita.channels._ledger import Ledger, Recipient, idempotency_key
 from partita.channels._messages import (
     EmailMessage,
@@ -67,11 +68,14 @@ from partita.channels.providers import (
 )
 
 __all__ = [
+    "DELIVERIES_TABLE",
+    "EVENTS_TABLE",
     "PROVIDER_KINDS",
     "REASONS",
     "SUPPRESSIONS",
     "ChannelProvider",
     "Click",
+    "DeliveryHistory",
     "EmailMessage",
     "ExclusionRules",
     "FatalError",

@@ -27,7 +27,7 @@ from partita.activities.base import (
     Suspended,
 )
 from partita.activities.registry import KINDS
-from partita.channels._ledger import Ledger
+from partita.channels import DeliveryHistory, Ledger
 from partita.filters import FilterError
 from partita.model.activities import ActivityBase
 from partita.model.campaign import Campaign, Endpoint
@@ -290,6 +290,7 @@ class Runner:
                 channel, dimension, since, category=category, not_execution=execution.id
             ),
             confirmed=lambda: self.store.is_confirmed(execution.id, activity.id),
+            delivery_history=DeliveryHistory(self.store, self.warehouse),
         )
 
     def _previous_live_start(self, execution: ExecutionRecord) -> datetime | None:

@@ -93,6 +93,8 @@ class DataModel:
     dimensions: dict[str, Dimension]
     links: list[Link]
     columns: dict[str, dict[str, ColumnType]] = field(default_factory=dict)
+    #: Built-in delivery-history dimensions -> the recipient dimension they belong to.
+    delivery_history: dict[str, str] = field(default_factory=dict)
 
     def dimension(self, name: str) -> Dimension:
         """The dimension called ``name``; an error suggesting the closest one otherwise."""
@@ -120,3 +122,72 @@ class DataModel:
     def column_types(self, dimension: str) -> Mapping[str, ColumnType]:
         """Column name -> type for the dimension's table (empty when not loaded)."""
         return self.columns.get(dimension, {})
+
+
+# -- the delivery history, a built-in many-link -------------------------------------------------
+
+#: The name of the many-link from each recipient dimension to its delivery history.
+DELIVERIES = "deliveries"
+
+#: The columns of a delivery, as filters see them (``recipient_key`` takes the key's type).
+DELIVERY_COLUMNS: dict[str, ColumnType] = {
+    "delivery_id": ColumnType.STRING,
+    "campaign": ColumnType.STRING,
+    "execution_id": ColumnType.INTEGER,
+    "activity": ColumnType.STRING,
+    "channel": ColumnType.STRING,
+    "category": ColumnType.STRING,
+    "address": ColumnType.STRING,
+    "state": ColumnType.STRING,
+    "reason": ColumnType.STRING,
+    "queued_at": ColumnType.TIMESTAMP,
+    "sent_at": ColumnType.TIMESTAMP,
+    "opened": ColumnType.BOOLEAN,
+    "opens": ColumnType.INTEGER,
+    "opened_at": ColumnType.TIMESTAMP,
+    "clicked": ColumnType.BOOLEAN,
+    "clicks": ColumnType.INTEGER,
+    "clicked_at": ColumnType.TIMESTAMP,
+    "unsubscribed": ColumnType.BOOLEAN,
+    "bounced": ColumnType.BOOLEAN,
+    "complained": ColumnType.BOOLEAN,
+}
+
+
+def deliveries_dimension(dimension: str) -> str:
+    """The name of the built-in dimension holding the deliveries to rows of ``dimension``."""
+    return f"{dimension}.{DELIVERIES}"
+
+
+def is_recipient(dimension: Dimension) -> bool:
+    """Whether messages can go to rows of ``dimension`` (it declares an address column)."""
+    return any(c is not None for c in (dimension.email, dimension.phone, dimension.push_token))
+
+
+def with_deliveries(model: DataModel) -> DataModel:
+    """``model`` with, for every recipient dimension, a ``deliveries`` many-link to the
+    delivery history of its rows (a link the project declares under that name wins)."""
+    dimensions = dict(model.dimensions)
+    links = list(model.links)
+    columns = dict(model.columns)
+    history: dict[str, str] = {}
+    for name, dimension in model.dimensions.items():
+        if not is_recipient(dimension) or DELIVERIES in model.links_from(name):
+            continue
+        target = deliveries_dimension(name)
+        dimensions[target] = Dimension(name=target, table=target, key="delivery_id")
+        links.append(
+            Link.model_validate(
+                {
+                    "name": DELIVERIES,
+                    "from": name,
+                    "to": target,
+                    "on": {dimension.key: "recipient_key"},
+                    "cardinality": "many",
+                }
+            )
+        )
+        key_type = model.column_types(name).get(dimension.key, ColumnType.OTHER)
+        columns[target] = {**DELIVERY_COLUMNS, "recipient_key": key_type}
+        history[target] = name
+    return DataModel(dimensions, links, columns, delivery_history=history)

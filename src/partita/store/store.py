@@ -671,6 +671,28 @@ class Store:
             rows = c.execute(query.order_by(t.deliveries.c.id)).all()
         return [_delivery(r) for r in rows]
 
+    def delivery_pages(
+        self, execution_id: int, activity_id: str, size: int = 10_000
+    ) -> Iterator[list[DeliveryRecord]]:
+        """The ledger rows of one activity in one execution, ``size`` at a time, by id (memory
+        stays flat however many recipients there are)."""
+        d = t.deliveries
+        after = 0
+        while True:
+            query = (
+                sa.select(d)
+                .where(d.c.execution_id == execution_id, d.c.activity_id == activity_id)
+                .where(d.c.id > after)
+                .order_by(d.c.id)
+                .limit(size)
+            )
+            with self._tx() as c:
+                rows = [_delivery(r) for r in c.execute(query)]
+            if not rows:
+                return
+            yield rows
+            after = rows[-1].id
+
     def mark_delivery(
         self,
         delivery_id: int,

@@ -20,7 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from partita.model.datamodel import ColumnType, DataModel, Dimension
+from partita.model.datamodel import ColumnType, DataModel, Dimension, with_deliveries
 from partita.model.problems import InvalidInput, PartitaError, Problem, suggestion
 from partita.model.project import Project
 from partita.warehouse.engines import EngineTraits, traits_for
@@ -161,8 +161,10 @@ class Warehouse:
                         )
         if problems:
             raise InvalidInput(problems, subject="partita.yaml (checked against the warehouse)")
-        return DataModel(
-            dimensions=dict(project.dimensions), links=list(project.links), columns=columns
+        return with_deliveries(
+            DataModel(
+                dimensions=dict(project.dimensions), links=list(project.links), columns=columns
+            )
         )
 
     def _tables_near(self, dimension: Dimension) -> list[str]:

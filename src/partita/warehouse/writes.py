@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -164,10 +164,18 @@ def update_rows(
     )
 
 
-def delete_rows(target: ir.Table, column: str, value: int) -> exp.Delete:
-    """``DELETE FROM target WHERE column = value``"""
-    condition = exp.EQ(this=_col(column), expression=exp.Literal.number(value))
-    return exp.delete(table_ref(target), where=condition)
+def delete_rows(target: ir.Table, equal: Mapping[str, int | str]) -> exp.Delete:
+    """``DELETE FROM target WHERE c1 = v1 AND …`` (values as literals of the tree)."""
+    conditions = [
+        exp.EQ(
+            this=_col(column),
+            expression=exp.Literal.number(value)
+            if isinstance(value, int)
+            else exp.Literal.string(value),
+        )
+        for column, value in equal.items()
+    ]
+    return exp.delete(table_ref(target), where=exp.and_(*conditions))
 
 
 # -- running them -----------------------------------------------------------------------------
@@ -352,7 +360,7 @@ def replace_rows(
     run_statements(
         warehouse,
         [
-            delete_rows(target, column, value),
+            delete_rows(target, {column: value}),
             insert_rows(target, source, list(values), list(values.values())),
         ],
     )

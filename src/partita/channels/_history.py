@@ -1,0 +1,204 @@
+"""The delivery history in the warehouse, so filters can target on it.
+
+The ledger and the tracking events live in the state store (the tracking server writes there,
+never in the warehouse). Targeting runs in the warehouse, so two working-schema tables mirror
+them:
+
+- ``partita_deliveries``: one row per ledger row, rewritten for an activity when it ends (in
+  one transaction: its rows of that execution are replaced);
+- ``partita_delivery_events``: opens, clicks, unsubscribes, bounces and complaints, appended by
+  id before a filter reads them.
+
+:meth:`DeliveryHistory.table` joins the two into what a filter sees through a dimension's
+``deliveries`` link: the columns of :data:`partita.model.datamodel.DELIVERY_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from partita.model.datamodel import Dimension
+from partita.store import Store
+from partita.store.store import DeliveryRecord, EventRecord
+from partita.warehouse import Warehouse
+from partita.warehouse.files import BatchTable
+from partita.warehouse.writes import delete_rows, ensure_table, insert_rows, run_statements
+
+DELIVERIES_TABLE = "partita_deliveries"
+EVENTS_TABLE = "partita_delivery_events"
+
+_TIME = pa.timestamp("us")
+_DELIVERIES = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("delivery_id", pa.string()),
+        ("campaign", pa.string()),
+        ("execution_id", pa.int64()),
+        ("activity", pa.string()),
+        ("channel", pa.string()),
+        ("category", pa.string()),
+        ("dimension", pa.string()),
+        ("recipient_key", pa.string()),
+        ("address", pa.string()),
+        ("state", pa.string()),
+        ("reason", pa.string()),
+        ("queued_at", _TIME),
+        ("sent_at", _TIME),
+    ]
+)
+_EVENTS = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("delivery", pa.int64()),
+        ("kind", pa.string()),
+        ("at", _TIME),
+        ("link_index", pa.int64()),
+        ("url", pa.string()),
+    ]
+)
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    """UTC without a zone, as the warehouse's timestamp columns hold it."""
+    return None if moment is None else moment.replace(tzinfo=None)
+
+
+def _delivery_batch(campaign: str, rows: list[DeliveryRecord]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(
+        [
+            {
+                "id": r.id,
+                "delivery_id": r.idempotency_key,
+                "campaign": campaign,
+                "execution_id": r.execution_id,
+                "activity": r.activity_id,
+                "channel": r.channel,
+                "category": r.category,
+                "dimension": r.dimension,
+                "recipient_key": r.recipient_key,
+                "address": r.address,
+                "state": r.state.value,
+                "reason": r.reason,
+                "queued_at": _naive(r.queued_at),
+                "sent_at": _naive(r.sent_at),
+            }
+            for r in rows
+        ],
+        schema=_DELIVERIES,
+    )
+
+
+class DeliveryHistory:
+    """The warehouse mirror of the delivery ledger and its tracking events."""
+
+    def __init__(self, store: Store, warehouse: Warehouse) -> None:
+        self.store = store
+        self.warehouse = warehouse
+
+    def _table(self, name: str, schema: pa.Schema) -> ir.Table:
+        return ensure_table(self.warehouse, name, ibis.Schema.from_pyarrow(schema))
+
+    def record(self, campaign: str, execution_id: int, activity_id: str) -> int:
+        """Mirror the ledger rows of one activity in one execution (replacing what was
+        mirrored of them before); how many rows it has."""
+        mirror = self._table(DELIVERIES_TABLE, _DELIVERIES)
+        pages = self.store.delivery_pages(execution_id, activity_id)
+        staged = BatchTable.create(
+            self.warehouse, f"{DELIVERIES_TABLE}_{execution_id}_staged", _DELIVERIES
+        )
+        try:
+            staged.load(_delivery_batch(campaign, page) for page in pages)
+            source = self.warehouse.working(staged.name)
+            run_statements(
+                self.warehouse,
+                [
+                    delete_rows(mirror, {"execution_id": execution_id, "activity": activity_id}),
+                    insert_rows(mirror, source, list(_DELIVERIES.names)),
+                ],
+            )
+        finally:
+            self.warehouse.drop([staged.name])
+        return staged.rows
+
+    def sync_events(self) -> int:
+        """Append the tracking events the mirror does not have yet; how many."""
+        mirror = self._table(EVENTS_TABLE, _EVENTS)
+        last = mirror.id.max().to_pyarrow().as_py()
+        after = 0 if last is None else int(last)
+        events = self.store.events(after_id=after)
+        if not events:
+            return 0
+        BatchTable(self.warehouse, EVENTS_TABLE, _EVENTS).load(_event_batches(events))
+        return len(events)
+
+    def table(self, dimension: Dimension) -> ir.Table:
+        """The deliveries to rows of ``dimension`` with what tracking recorded of each, typed
+        for the filter compiler (``recipient_key`` has the dimension key's type)."""
+        self.sync_events()
+        deliveries = self._table(DELIVERIES_TABLE, _DELIVERIES)
+        events = self._table(EVENTS_TABLE, _EVENTS)
+        mine = deliveries.filter(deliveries.dimension == dimension.name)
+        key_type = self.warehouse.table(dimension).schema()[dimension.key]
+
+        def first(kind: str) -> ir.TimestampScalar:
+            return events.at.min(where=events.kind == kind)
+
+        def number(kind: str) -> ir.IntegerScalar:
+            return events.count(where=events.kind == kind)
+
+        tracked = events.group_by(delivery=events.delivery).aggregate(
+            opens=number("open"),
+            opened_at=first("open"),
+            clicks=number("click"),
+            clicked_at=first("click"),
+            unsubscribes=number("unsubscribe"),
+            hard_bounces=number("hard_bounce"),
+            complaints=number("complaint"),
+        )
+        joined = mine.left_join(tracked, mine.id == tracked.delivery)
+        opens = joined.opens.fill_null(0)
+        clicks = joined.clicks.fill_null(0)
+        return joined.select(
+            "delivery_id",
+            "campaign",
+            "execution_id",
+            "activity",
+            "channel",
+            "category",
+            "address",
+            "state",
+            "reason",
+            "queued_at",
+            "sent_at",
+            recipient_key=joined.recipient_key.cast(key_type),
+            # a click proves the message was opened, even when images were blocked
+            opened=(opens + clicks) > 0,
+            opens=opens,
+            opened_at=ibis.coalesce(joined.opened_at, joined.clicked_at),
+            clicked=clicks > 0,
+            clicks=clicks,
+            clicked_at=joined.clicked_at,
+            unsubscribed=joined.unsubscribes.fill_null(0) > 0,
+            bounced=joined.hard_bounces.fill_null(0) > 0,
+            complained=joined.complaints.fill_null(0) > 0,
+        )
+
+
+def _event_batches(events: Sequence[EventRecord]) -> Iterator[pa.RecordBatch]:
+    rows = [
+        {
+            "id": e.id,
+            "delivery": e.delivery_id,
+            "kind": e.kind.value,
+            "at": _naive(e.at),
+            "link_index": e.link_index,
+            "url": e.url,
+        }
+        for e in events
+    ]
+    yield pa.RecordBatch.from_pylist(rows, schema=_EVENTS)
