@@ -311,6 +311,8 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
     try:
         if live:
             assert ctx.ledger is not None, "a live channel activity needs the ledger"
+            ledger = ctx.ledger(activity.kind, source.dimension, activity.category)
+            ledger.record_exclusions(excluded_counts)
             built = build_provider(activity.provider_name(), activity.kind, ctx.channels, ctx.root)
             try:
                 tally = _send(
@@ -318,7 +320,7 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
                     activity,
                     composer,
                     built,
-                    ctx.ledger(activity.kind, source.dimension, activity.category),
+                    ledger,
                     eligible,
                     source,
                     rules,

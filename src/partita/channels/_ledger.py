@@ -17,7 +17,7 @@ same key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from partita.store.schema import DeliveryState
@@ -78,6 +78,11 @@ class Ledger:
     def key_of(self, recipient_key: str) -> str:
         """The idempotency key of a recipient's delivery."""
         return idempotency_key(self.execution_id, self.activity_id, recipient_key)
+
+    def record_exclusions(self, counts: Mapping[str, int]) -> None:
+        """Keep the counts by reason of the recipients excluded before the ledger (in the
+        warehouse: no address, no consent, suppressed, frequency cap) for the report."""
+        self.store.record_exclusions(self.execution_id, self.activity_id, counts)
 
     def recover(self, idempotent: bool) -> int:
         """Deal with rows left in ``sending`` by a crash; how many there were."""

@@ -11,9 +11,10 @@ from partita.cli.base import JsonOption, app, engine, handled, load_definition
 from partita.cli.execution_commands import ExecutionArg, _after_action, _execution_id
 from partita.cli.output import console, number, print_json, table
 from partita.engine import Engine
+from partita.engine.reports import delivery_report
 from partita.model.activities import ChannelBase
 from partita.model.problems import PartitaError, suggestion
-from partita.model.states import TransitionState
+from partita.model.states import Mode, TransitionState
 from partita.model.variables import typed_variables
 from partita.store import ExecutionRecord
 from partita.store.schema import DeliveryState
@@ -223,4 +224,67 @@ def deliveries(
         console.print(
             f"{len(in_doubt)} deliveries are in doubt (they may or may not have been sent; "
             "they are never resent): check with the provider, e.g. by their idempotency key"
+        )
+
+
+@app.command()
+@handled
+def report(
+    target: str = typer.Argument(
+        ..., help="An execution id, or a campaign name (all its live executions)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """The delivery report of each channel activity: targeted, excluded by reason, sent,
+    failed, in doubt, bounced, unique opens and clicks, unsubscribes, rates, timeline."""
+    with engine() as e:
+        if target.isdigit():
+            executions = [e.execution(target)]
+            subject = f"execution {target}"
+        else:
+            record = e.campaign_record(target)
+            executions = [x for x in e.store.executions(record.id) if x.mode == Mode.LIVE]
+            subject = f"campaign '{target}', {len(executions)} live execution(s)"
+        result = delivery_report(e, executions)
+    if as_json:
+        print_json(result)
+        return
+    show_delivery_report(subject, result)
+
+
+def show_delivery_report(subject: str, result: dict[str, Any]) -> None:
+    """The delivery report as tables (``partita report``, the demo's last words)."""
+    rows = result["activities"]
+    if not rows:
+        console.print(f"Delivery report of {subject}: no channel activity sent anything yet")
+        return
+    columns = ["activity", "channel", "targeted", "excluded", "sent", "failed", "in doubt"]
+    columns += ["bounced", "opened", "clicked", "unsubscribed"]
+    console.print(
+        table(
+            f"Delivery report of {subject}",
+            columns,
+            [
+                [r["activity"], r["channel"]]
+                + [
+                    number(r[k])
+                    for k in ("targeted", "excluded", "sent", "failed", "in_doubt", "bounced")
+                ]
+                + [number(r[k]) for k in ("unique_opens", "unique_clicks", "unsubscribes")]
+                for r in rows
+            ],
+            numeric=columns[2:],
+        )
+    )
+    for r in rows:
+        reasons = ", ".join(f"{k} {number(v)}" for k, v in r["excluded_by_reason"].items())
+        rates = ", ".join(
+            f"{name.replace('_', '-')} {value:.1%}"
+            for name, value in r["rates"].items()
+            if value is not None
+        )
+        console.print(
+            f"{r['activity']}: excluded {reasons or 'none'}"
+            + (f"; rates: {rates}" if rates else ""),
+            highlight=False,
         )

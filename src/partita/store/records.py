@@ -68,6 +68,8 @@ class TaskRecord:
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    #: A waiting task may run again from then (None: it waits for something else).
+    wake_at: datetime | None = None
 
 
 @dataclass(frozen=True)

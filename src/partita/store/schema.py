@@ -88,6 +88,9 @@ tasks = sa.Table(
     _now(),
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("ended_at", sa.DateTime(timezone=True)),
+    #: A waiting task may run again from then (quiet hours); NULL: when something else
+    #: wakes it (a confirmation).
+    sa.Column("wake_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("execution_id", "activity_id", "attempt", name="uq_tasks_attempt"),
     _one_of("status", TaskStatus),
 )
@@ -198,6 +201,19 @@ deliveries = sa.Table(
     ),
     # No CHECK on ``state`` yet: tests/integration/test_state_store.py pins the CHECK
     # constraints and has no entry for this table (to add with it).
+)
+
+delivery_exclusions = sa.Table(
+    "delivery_exclusions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("execution_id", sa.Integer, sa.ForeignKey("executions.id"), nullable=False),
+    sa.Column("activity_id", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(100), nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint(
+        "execution_id", "activity_id", "reason", name="uq_delivery_exclusions_reason"
+    ),
 )
 
 confirmations = sa.Table(

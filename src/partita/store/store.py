@@ -843,6 +843,119 @@ class Store:
             ).first()
         return None if row is None else _delivery(row)
 
+    def record_exclusions(
+        self, execution_id: int, activity_id: str, counts: Mapping[str, int]
+    ) -> None:
+        """Replace the counts by reason of the recipients an activity excluded in the warehouse
+        (they never reach the ledger)."""
+        x = t.delivery_exclusions
+        with self._tx() as c:
+            c.execute(
+                sa.delete(x).where(x.c.execution_id == execution_id, x.c.activity_id == activity_id)
+            )
+            if counts:
+                c.execute(
+                    sa.insert(x),
+                    [
+                        {
+                            "execution_id": execution_id,
+                            "activity_id": activity_id,
+                            "reason": reason,
+                            "count": count,
+                        }
+                        for reason, count in counts.items()
+                    ],
+                )
+
+    def exclusion_counts(self, execution_ids: Sequence[int]) -> list[tuple[str, str, int]]:
+        """(activity, reason, recipients) excluded in the warehouse, summed over executions."""
+        x = t.delivery_exclusions
+        query = (
+            sa.select(x.c.activity_id, x.c.reason, sa.func.sum(x.c.count))
+            .where(x.c.execution_id.in_(list(execution_ids)))
+            .group_by(x.c.activity_id, x.c.reason)
+            .order_by(x.c.activity_id, x.c.reason)
+        )
+        with self._tx() as c:
+            return [(r[0], r[1], int(r[2])) for r in c.execute(query)]
+
+    def ledger_counts(
+        self, execution_ids: Sequence[int]
+    ) -> list[tuple[str, str, str, str | None, int]]:
+        """(activity, channel, state, reason, deliveries) of the ledger, summed over executions."""
+        d = t.deliveries
+        query = (
+            sa.select(d.c.activity_id, d.c.channel, d.c.state, d.c.reason, sa.func.count())
+            .where(d.c.execution_id.in_(list(execution_ids)))
+            .group_by(d.c.activity_id, d.c.channel, d.c.state, d.c.reason)
+            .order_by(d.c.activity_id, d.c.state, d.c.reason)
+        )
+        with self._tx() as c:
+            return [(r[0], r[1], r[2], r[3], int(r[4])) for r in c.execute(query)]
+
+    def event_counts(self, execution_ids: Sequence[int]) -> list[tuple[str, str, int, int]]:
+        """(activity, event kind, deliveries with one at least, events) over executions."""
+        d, e = t.deliveries, t.delivery_events
+        query = (
+            sa.select(
+                d.c.activity_id,
+                e.c.kind,
+                sa.func.count(sa.distinct(e.c.delivery_id)),
+                sa.func.count(),
+            )
+            .select_from(e.join(d, d.c.id == e.c.delivery_id))
+            .where(d.c.execution_id.in_(list(execution_ids)))
+            .group_by(d.c.activity_id, e.c.kind)
+            .order_by(d.c.activity_id, e.c.kind)
+        )
+        with self._tx() as c:
+            return [(r[0], r[1], int(r[2]), int(r[3])) for r in c.execute(query)]
+
+    def opened_or_clicked(self, execution_ids: Sequence[int]) -> list[tuple[str, int]]:
+        """(activity, deliveries opened or clicked): a click proves an open."""
+        d, e = t.deliveries, t.delivery_events
+        query = (
+            sa.select(d.c.activity_id, sa.func.count(sa.distinct(e.c.delivery_id)))
+            .select_from(e.join(d, d.c.id == e.c.delivery_id))
+            .where(
+                d.c.execution_id.in_(list(execution_ids)),
+                e.c.kind.in_([EventKind.OPEN.value, EventKind.CLICK.value]),
+            )
+            .group_by(d.c.activity_id)
+        )
+        with self._tx() as c:
+            return [(r[0], int(r[1])) for r in c.execute(query)]
+
+    def timeline(self, execution_ids: Sequence[int]) -> list[tuple[str, str, int]]:
+        """(hour, what, count): sends by hour (``sent``) and events by hour and kind, UTC."""
+        d, e = t.deliveries, t.delivery_events
+        sent_hour = self._hour(d.c.sent_at)
+        event_hour = self._hour(e.c.at)
+        ids = list(execution_ids)
+        sends = (
+            sa.select(sent_hour, sa.literal("sent"), sa.func.count())
+            .where(d.c.execution_id.in_(ids), d.c.state == DeliveryState.SENT.value)
+            .group_by(sent_hour)
+        )
+        events = (
+            sa.select(event_hour, e.c.kind, sa.func.count())
+            .select_from(e.join(d, d.c.id == e.c.delivery_id))
+            .where(d.c.execution_id.in_(ids))
+            .group_by(event_hour, e.c.kind)
+        )
+        with self._tx() as c:
+            rows = [(str(r[0]), str(r[1]), int(r[2])) for r in c.execute(sends)]
+            rows += [(str(r[0]), str(r[1]), int(r[2])) for r in c.execute(events)]
+        return sorted(rows)
+
+    def _hour(self, column: Any) -> Any:
+        """``YYYY-MM-DDTHH:00`` of a UTC timestamp column, in this store's SQL."""
+        if self.engine.dialect.name == "sqlite":
+            return sa.func.strftime("%Y-%m-%dT%H:00", column)
+        return sa.func.to_char(
+            sa.func.date_trunc("hour", sa.func.timezone("UTC", column)), 'YYYY-MM-DD"T"HH24:00'
+        )
+
     def confirm_activity(self, execution_id: int, activity_id: str) -> bool:
         """Record that a user confirmed the sending of an activity; False if it already was."""
         insert = _dialect_insert(self.engine.dialect.name)(t.confirmations)
@@ -1092,6 +1205,7 @@ def _task(row: Any) -> TaskRecord:
         created_at=_utc(row.created_at),
         started_at=_aware(row.started_at),
         ended_at=_aware(row.ended_at),
+        wake_at=_aware(row.wake_at),
     )
 
 
