@@ -13,7 +13,7 @@ from partita.store import Store
 from partita.store.schema import DeliveryState, EventKind
 from tests.integration.test_channels import eligible_sql, exclusions_sql
 from tests.integration.test_channels_cli import as_json, partita
-from tests.integration.test_channels_cli import project as project  # noqa: F401 (fixture)
+from tests.integration.test_channels_cli import project as project  # the fixture
 from tests.support import SQL
 
 
