@@ -82,6 +82,16 @@ class AwaitingConfirmation(Exception):
     the task waits ("awaiting confirmation") until ``partita confirm``."""
 
 
+class Deferred(Exception):
+    """Raised by a channel activity that sent what it could and must wait for the rest
+    (recipients in their quiet hours): the task waits until ``wake_at``, then runs again
+    (the ledger keeps what was sent)."""
+
+    def __init__(self, wake_at: datetime, message: str) -> None:
+        super().__init__(message)
+        self.wake_at = wake_at
+
+
 @dataclass(frozen=True)
 class SavedAudience:
     """A named audience as save_audience writes it and read_audience finds it."""

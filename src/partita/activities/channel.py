@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +39,7 @@ import pyarrow as pa
 from partita.activities.base import (
     AwaitingConfirmation,
     CheckContext,
+    Deferred,
     Input,
     Interrupted,
     Output,
@@ -74,6 +75,7 @@ from partita.channels._exclusions import (
     with_reasons,
 )
 from partita.channels._ledger import Ledger, Outcome, Recipient, idempotency_key
+from partita.channels._quiet import QUIET_HOURS, quiet_zones
 from partita.model.activities import ChannelBase, EmailActivity, PushActivity, SmsActivity
 from partita.model.activities.channels import DELIVERY_COLUMNS, WebhookActivity
 from partita.model.datamodel import Dimension
@@ -302,7 +304,12 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
     reasoned = with_reasons(
         ctx.population(source), rules, suppressions(ctx.warehouse), capped, source.key
     )
+    reasoned, wake_at = _quiet_hours(ctx, activity, dimension, reasoned, source)
     excluded_counts = count_reasons(reasoned)
+    deferring = (
+        live and wake_at is not None and bool(activity.quiet_hours and activity.quiet_hours.defer)
+    )
+    deferred = excluded_counts.pop(QUIET_HOURS, 0) if deferring else 0
     eligible = ctx.scratch(reasoned.filter(reasoned.reason.isnull()).drop("reason"))
     outcomes_name = ctx.warehouse.working_table_name(
         ctx.campaign.name, ctx.execution_id, activity.id, "outcomes"
@@ -335,12 +342,19 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
         for reason, count in tally.pop("excluded", {}).items():
             excluded_counts[reason] = excluded_counts.get(reason, 0) + count
         _log_summary(ctx, activity, live, excluded_counts, tally)
+        if deferred:
+            assert wake_at is not None
+            raise Deferred(
+                wake_at,
+                f"{activity.kind} '{activity.id}': {deferred:,} recipients are in their quiet "
+                "hours and are sent when the window ends",
+            )
         return _outputs(ctx, activity, source, reasoned, ctx.warehouse.working(outcomes_name))
     finally:
         ctx.warehouse.drop([outcomes_name])
 
 
-_CAPPED = pa.schema([("recipient_key", pa.string())])
+_KEYS = pa.schema([("recipient_key", pa.string())])
 
 
 def _capped(ctx: RunContext, activity: ChannelBase, dimension: str) -> ir.Table | None:
@@ -349,22 +363,92 @@ def _capped(ctx: RunContext, activity: ChannelBase, dimension: str) -> ir.Table 
     if cap is None or activity.category != "marketing" or ctx.recent_sends is None:
         return None
     since = datetime.now(UTC) - timedelta(days=cap.days)
-    name = ctx.warehouse.working_table_name(
-        ctx.campaign.name, ctx.execution_id, activity.id, "capped"
-    )
-    table = BatchTable.create(ctx.warehouse, name, _CAPPED)
+    sends = ctx.recent_sends(activity.kind, dimension, activity.category, since)
+    over = (key for key, count in sends if count >= cap.max)
+    return _key_table(ctx, activity, "capped", _batched(over, 50_000))
+
+
+def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
     chunk: list[str] = []
-    for key, count in ctx.recent_sends(activity.kind, dimension, activity.category, since):
-        if count >= cap.max:
-            chunk.append(key)
-        if len(chunk) >= 50_000:
-            table.append(pa.table({"recipient_key": chunk}, schema=_CAPPED))
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
             chunk = []
     if chunk:
-        table.append(pa.table({"recipient_key": chunk}, schema=_CAPPED))
+        yield chunk
+
+
+def _key_table(
+    ctx: RunContext, activity: ChannelBase, label: str, chunks: Iterable[Sequence[str]]
+) -> ir.Table | None:
+    """Recipient keys (text) as a scratch table of the warehouse, chunk after chunk; None when
+    there is none."""
+    name = ctx.warehouse.working_table_name(ctx.campaign.name, ctx.execution_id, activity.id, label)
+    table = BatchTable.create(ctx.warehouse, name, _KEYS)
+    for chunk in chunks:
+        if chunk:
+            table.append(pa.table({"recipient_key": list(chunk)}, schema=_KEYS))
+    if not table.rows:
+        ctx.warehouse.drop([name])
+        return None
     copy = ctx.scratch(ctx.warehouse.working(name))  # dropped with the task's scratch tables
     ctx.warehouse.drop([name])
     return copy
+
+
+def _quiet_hours(
+    ctx: RunContext, activity: ChannelBase, dimension: Dimension, reasoned: ir.Table, source: Input
+) -> tuple[ir.Table, datetime | None]:
+    """``reasoned`` with the reason ``quiet_hours`` for the eligible recipients whose local
+    time is in the activity's quiet hours now and who are not in the ledger yet; and when the
+    first of those windows ends (None: nobody is in quiet hours)."""
+    quiet = activity.quiet_hours
+    if quiet is None or activity.category != "marketing":
+        return reasoned, None
+    column = dimension.timezone
+    values: list[str | None] = []
+    if column is not None:
+        eligible = reasoned.filter(reasoned.reason.isnull())
+        zones_of = eligible.select(zone=eligible[column].cast("string")).distinct()
+        values = zones_of.zone.to_pyarrow().to_pylist()
+    zones = quiet_zones(quiet, values, datetime.now(UTC))
+    if zones.unknown:
+        shown = ", ".join(repr(z) for z in zones.unknown[:5])
+        ctx.log(
+            LogLevel.WARNING,
+            f"{activity.kind} '{activity.id}': unknown time zones {shown}: their recipients' "
+            f"quiet hours follow {quiet.timezone}",
+            {"unknown_time_zones": list(zones.unknown)},
+        )
+    if zones.wake_at is None:
+        return reasoned, None
+    if column is None:
+        quiet_now: ir.BooleanValue = ibis.literal(zones.default)
+    else:
+        zone = reasoned[column].cast("string")
+        quiet_now = zone.isin(sorted(zones.names)) if zones.names else ibis.literal(False)
+        if zones.default:
+            quiet_now |= zone.isnull() | (zone.strip() == "")
+            if zones.unknown:
+                quiet_now |= zone.isin(list(zones.unknown))
+    sent = _ledger_keys(ctx, activity, source.dimension)
+    if sent is not None:
+        quiet_now &= ~reasoned[source.key].cast("string").isin(sent.recipient_key)
+    reason = ibis.ifelse(
+        reasoned.reason.isnull() & quiet_now, ibis.literal(QUIET_HOURS), reasoned.reason
+    )
+    return reasoned.mutate(reason=reason), zones.wake_at
+
+
+def _ledger_keys(ctx: RunContext, activity: ChannelBase, dimension: str) -> ir.Table | None:
+    """The recipients already in this activity's ledger (an earlier run of the task), as a
+    scratch table; None when there is none."""
+    if ctx.ledger is None or ctx.mode != Mode.LIVE:
+        return None
+    ledger = ctx.ledger(activity.kind, dimension, activity.category)
+    pages = ledger.store.delivery_pages(ctx.execution_id, activity.id)
+    return _key_table(ctx, activity, "ledger", ([r.recipient_key for r in page] for page in pages))
 
 
 def _pages(table: ir.Table, key: str, size: int) -> Iterator[list[dict[str, Any]]]:

@@ -64,7 +64,7 @@ def _launch(kind: str, campaign: str, variables: list[str], wait: bool, as_json:
         launch = e.test if kind == "test" else e.start
         with loaded.placed():
             execution = launch(loaded.campaign, values, source=loaded.source)
-        execution = e.run(execution.id)
+        execution = e.run(execution.id, wait=wait)
         report = execution_report(e, execution)
     if as_json:
         print_json(report)

@@ -31,6 +31,7 @@ def task_report(task: TaskRecord, output_counts: dict[str, int]) -> dict[str, An
         "input_count": task.input_count,
         "output_counts": output_counts,
         "error": task.error,
+        "wake_at": _time(task.wake_at),
     }
 
 

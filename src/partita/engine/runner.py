@@ -19,6 +19,7 @@ import ibis.expr.types as ir
 
 from partita.activities.base import (
     AwaitingConfirmation,
+    Deferred,
     Input,
     Interrupted,
     Output,
@@ -35,7 +36,7 @@ from partita.model.datamodel import DataModel
 from partita.model.problems import InvalidInput, PartitaError
 from partita.model.states import ExecutionStatus, LogLevel, Mode, TaskStatus, TransitionState
 from partita.model.variables import typed_variables
-from partita.store import ExecutionRecord, OutputRecord, Store, TaskRecord, TransitionRecord
+from partita.store import ExecutionRecord, OutputRecord, Store, TaskRecord, TransitionRecord, utcnow
 from partita.warehouse import Warehouse
 
 #: Called after each task with the execution id (progress display).
@@ -78,6 +79,8 @@ class Runner:
             if execution.status != ExecutionStatus.RUNNING:
                 return execution
             task = self.store.claim_task(execution_id, self.worker)
+            if task is None and self.store.wake_tasks(execution_id, utcnow()):
+                continue  # a waiting task's time came (quiet hours ended)
             if task is None:
                 return self._finish_if_idle(execution)
             self._run_task(execution, task)
@@ -136,7 +139,7 @@ class Runner:
             counts = self._record_outputs(
                 execution, campaign, activity, task, results, materialized
             )
-        except (Interrupted, Suspended, AwaitingConfirmation) as signal:
+        except (Interrupted, Suspended, AwaitingConfirmation, Deferred) as signal:
             self.warehouse.drop(scratch)
             self._hold(execution, activity, task, signal)
             return
@@ -174,6 +177,15 @@ class Runner:
         for a confirmation; nothing it did is lost."""
         if self.store.task(task.id).status != TaskStatus.RUNNING:
             return  # stopped meanwhile: cancelled
+        if isinstance(signal, Deferred):
+            self.store.set_task_status(task.id, TaskStatus.WAITING, wake_at=signal.wake_at)
+            self._log(
+                execution,
+                LogLevel.INFO,
+                f"{signal}; task {task.id} waits until {signal.wake_at:%Y-%m-%d %H:%M} UTC",
+                task=task,
+            )
+            return
         if isinstance(signal, AwaitingConfirmation):
             self.store.set_task_status(task.id, TaskStatus.WAITING)
             self._log(

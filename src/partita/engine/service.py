@@ -7,8 +7,10 @@ state changes allowed by the lifecycle rules.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -24,6 +26,9 @@ from partita.model.states import CampaignStatus, ExecutionStatus, LogLevel, Mode
 from partita.model.variables import resolve_variables
 from partita.store import CampaignRecord, ExecutionRecord, OutputRecord, Store, TaskRecord, utcnow
 from partita.warehouse import Warehouse
+
+#: How often a blocking run sleeping through a timed wait checks for a pause or a stop.
+WAKE_CHECK_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -201,8 +206,9 @@ class Engine:
         )
         return execution
 
-    def run(self, execution_id: int) -> ExecutionRecord:
-        """Run the execution's tasks until it ends or nothing can run now."""
+    def run(self, execution_id: int, *, wait: bool = False) -> ExecutionRecord:
+        """Run the execution's tasks until it ends or nothing can run now; with ``wait``, also
+        sleep through timed waits (quiet hours) until it ends or waits for a person."""
         runner = Runner(
             self.store,
             self.warehouse,
@@ -213,9 +219,22 @@ class Engine:
             channels=self.project.channels,
         )
         execution = runner.run(execution_id)
+        while wait and execution.status == ExecutionStatus.RUNNING:
+            wake_at = self.store.next_wake(execution_id)
+            if wake_at is None:
+                break  # waiting for a person (a confirmation)
+            self._sleep_until(execution_id, wake_at)
+            execution = runner.run(execution_id)
         if execution.status.is_final:
             self.apply_retention(execution)
         return execution
+
+    def _sleep_until(self, execution_id: int, moment: datetime) -> None:
+        """Sleep until ``moment``, or until the execution is paused or stopped meanwhile."""
+        while (left := (moment - utcnow()).total_seconds()) > 0:
+            time.sleep(min(left, WAKE_CHECK_SECONDS))
+            if self.store.execution(execution_id).status != ExecutionStatus.RUNNING:
+                return
 
     def _subject(self, execution: ExecutionRecord) -> str:
         return f"execution {execution.id} ({execution.mode.value})"
@@ -264,7 +283,7 @@ class Engine:
         waiting = [
             t
             for t in self.store.tasks(execution.id)
-            if t.activity_id == activity_id and t.status == TaskStatus.WAITING
+            if t.activity_id == activity_id and t.status == TaskStatus.WAITING and t.wake_at is None
         ]
         if not waiting:
             raise PartitaError(

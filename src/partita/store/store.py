@@ -451,15 +451,44 @@ class Store:
             )
         return bool(result.rowcount)
 
-    def set_task_status(self, task_id: int, status: TaskStatus) -> None:
-        """Move a task without ending it (pending again after a pause, cancelled…)."""
-        values: dict[str, Any] = {"status": status.value}
+    def set_task_status(
+        self, task_id: int, status: TaskStatus, *, wake_at: datetime | None = None
+    ) -> None:
+        """Move a task without ending it (pending again after a pause, cancelled, waiting —
+        until ``wake_at`` when given…)."""
+        values: dict[str, Any] = {"status": status.value, "wake_at": wake_at}
         if status == TaskStatus.PENDING:
             values.update(started_at=None, worker=None)
         elif not status.is_active:
             values["ended_at"] = utcnow()
         with self._tx() as c:
             c.execute(sa.update(t.tasks).where(t.tasks.c.id == task_id).values(**values))
+
+    def wake_tasks(self, execution_id: int, now: datetime) -> int:
+        """Make the waiting tasks of an execution whose ``wake_at`` has come pending again;
+        how many."""
+        tasks = t.tasks
+        with self._tx() as c:
+            result = c.execute(
+                sa.update(tasks)
+                .where(
+                    tasks.c.execution_id == execution_id,
+                    tasks.c.status == TaskStatus.WAITING.value,
+                    tasks.c.wake_at <= now,
+                )
+                .values(status=TaskStatus.PENDING.value, wake_at=None, started_at=None, worker=None)
+            )
+        return int(result.rowcount or 0)
+
+    def next_wake(self, execution_id: int) -> datetime | None:
+        """The earliest ``wake_at`` of the execution's waiting tasks (None: none has one)."""
+        tasks = t.tasks
+        query = sa.select(sa.func.min(tasks.c.wake_at)).where(
+            tasks.c.execution_id == execution_id, tasks.c.status == TaskStatus.WAITING.value
+        )
+        with self._tx() as c:
+            found = c.execute(query).scalar()
+        return _aware(found)
 
     # -- outputs and transitions ------------------------------------------------------------------
 

@@ -7,9 +7,11 @@ activity's ``outputs()`` are ``out`` (the recipients sent, with delivery columns
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from partita.model.activities.base import ActivityBase, Columns
 from partita.model.datamodel import ColumnType
@@ -31,6 +33,42 @@ class FrequencyCap(BaseModel):
 
     max: int = Field(ge=1, description="messages allowed in the window (this one included)")
     days: float = Field(gt=0, description="length of the rolling window, in days")
+
+
+class QuietHours(BaseModel):
+    """Local hours when marketing messages wait: from ``start`` to ``end`` in the recipient's
+    time zone (the window may span midnight: 21:00 to 08:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: dt.time = Field(description="local time the quiet window starts (HH:MM)")
+    end: dt.time = Field(description="local time it ends, excluded (HH:MM)")
+    timezone: str = Field(
+        default="UTC",
+        description="the zone of recipients whose time zone column is empty or unknown",
+    )
+    defer: bool = Field(
+        default=True,
+        description="send to recipients in their quiet hours when the window ends (false: "
+        "exclude them with reason quiet_hours)",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone '{value}': use an IANA name such as 'Europe/Paris'"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet hours start and end at the same time: the window is empty")
+        return self
 
 
 class ChannelBase(ActivityBase):
@@ -59,6 +97,11 @@ class ChannelBase(ActivityBase):
         default=None,
         description="marketing only: skip recipients who already got 'max' messages of this "
         "channel in the last 'days' (counted from the delivery ledger)",
+    )
+    quiet_hours: QuietHours | None = Field(
+        default=None,
+        description="marketing only: local hours when nothing is sent to a recipient (deferred "
+        "to the end of the window, in the recipient's time zone)",
     )
     provider: str | None = Field(
         default=None,
