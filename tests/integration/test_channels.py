@@ -647,6 +647,46 @@ def test_frequency_cap_counts_the_delivery_history(
     engine.close()
 
 
+def test_a_project_wide_cap_applies_to_marketing_of_its_channel(
+    smtp: SmtpServer, sql: SQL, project_dir: Path
+) -> None:
+    path = project_dir / "partita.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8") + "frequency_caps:\n  email: {max: 1, days: 7}\n",
+        encoding="utf-8",
+    )
+    engine = open_engine(project_dir)
+    expected = eligible_sql(sql)
+    run_campaign(engine, email_campaign(), live=True)
+    second = run_campaign(
+        engine, email_campaign().replace("name: spring", "name: spring2"), live=True
+    )
+    reasons = [r["reason"] for r in table_rows(engine, second, "mail.excluded")]
+    assert reasons.count("frequency_cap") == len(expected)
+    # the activity's own cap wins over the project's
+    third = run_campaign(
+        engine,
+        email_campaign(extra="frequency_cap: {max: 2, days: 7}").replace(
+            "name: spring", "name: spring3"
+        ),
+        live=True,
+    )
+    assert third["status"] == "completed"
+    assert len(smtp.messages) == 2 * len(expected)
+    engine.close()
+
+
+def test_an_unknown_channel_in_frequency_caps_is_named(project_dir: Path) -> None:
+    path = project_dir / "partita.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8") + "frequency_caps:\n  emial: {max: 1, days: 7}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput) as caught:
+        load_project(project_dir)
+    assert "frequency_caps.emial" in str(caught.value)
+
+
 def test_a_template_failing_on_a_row_fails_that_delivery_only(
     engine: Engine, smtp: SmtpServer, sql: SQL, project_dir: Path
 ) -> None:

@@ -19,6 +19,7 @@ from partita.channels._history import DeliveryHistory
 from partita.channels._ledger import Ledger
 from partita.filters import FilterContext
 from partita.model.activities import Columns, OrderItem
+from partita.model.activities.channels import FrequencyCap
 from partita.model.campaign import Campaign, Endpoint
 from partita.model.datamodel import DataModel, Dimension
 from partita.model.graph import Flow
@@ -136,6 +137,8 @@ class RunContext:
     should_stop: Callable[[], bool] = lambda: False
     #: The project's ``channels:`` entries (provider settings by name).
     channels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: The project's ``frequency_caps:`` by channel (an activity's own cap wins).
+    frequency_caps: Mapping[str, FrequencyCap] = field(default_factory=dict)
     #: The delivery ledger of this activity in this execution, for a channel (live mode):
     #: ``ledger(channel, dimension, category)``.
     ledger: Callable[[str, str, str], Ledger] | None = None

@@ -359,7 +359,7 @@ _KEYS = pa.schema([("recipient_key", pa.string())])
 
 def _capped(ctx: RunContext, activity: ChannelBase, dimension: str) -> ir.Table | None:
     """The keys of the recipients over the activity's frequency cap, as a scratch table."""
-    cap = activity.frequency_cap
+    cap = activity.frequency_cap or ctx.frequency_caps.get(activity.kind)
     if cap is None or activity.category != "marketing" or ctx.recent_sends is None:
         return None
     since = datetime.now(UTC) - timedelta(days=cap.days)

@@ -31,6 +31,7 @@ from partita.activities.registry import KINDS
 from partita.channels import DeliveryHistory, Ledger
 from partita.filters import FilterError
 from partita.model.activities import ActivityBase
+from partita.model.activities.channels import FrequencyCap
 from partita.model.campaign import Campaign, Endpoint
 from partita.model.datamodel import DataModel
 from partita.model.problems import InvalidInput, PartitaError
@@ -60,9 +61,11 @@ class Runner:
         root: Path,
         progress: Progress | None = None,
         channels: Mapping[str, Mapping[str, Any]] | None = None,
+        frequency_caps: Mapping[str, FrequencyCap] | None = None,
     ) -> None:
         self.root = root
         self.channels = dict(channels or {})
+        self.frequency_caps = dict(frequency_caps or {})
         self.store = store
         self.warehouse = warehouse
         self.model = model
@@ -295,6 +298,7 @@ class Runner:
                 self.store.execution(execution.id).status != ExecutionStatus.RUNNING
             ),
             channels=self.channels,
+            frequency_caps=self.frequency_caps,
             ledger=lambda channel, dimension, category: Ledger(
                 self.store, execution.id, activity.id, channel, dimension, category
             ),

@@ -217,6 +217,7 @@ class Engine:
             self.project.root,
             self.progress,
             channels=self.project.channels,
+            frequency_caps={str(k): cap for k, cap in self.project.frequency_caps.items()},
         )
         execution = runner.run(execution_id)
         while wait and execution.status == ExecutionStatus.RUNNING:

@@ -6,10 +6,11 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from partita.model.activities.channels import FrequencyCap
 from partita.model.datamodel import Dimension, Link
 from partita.model.problems import InvalidInput, Problem
 from partita.model.pydantic_problems import problems_from_validation
@@ -49,6 +50,11 @@ class Project(BaseModel):
         default=None,
         description="DuckDB only: file that holds working tables (default .partita/work.duckdb); "
         "the data file is attached read-only",
+    )
+    frequency_caps: dict[Literal["email", "sms", "push", "webhook"], FrequencyCap] = Field(
+        default_factory=dict,
+        description="marketing messages per channel and recipient: {email: {max: 3, days: 7}}; "
+        "an activity's own frequency_cap wins",
     )
     tracking_url: str | None = None
     dimensions: dict[str, Dimension] = Field(default_factory=dict)
