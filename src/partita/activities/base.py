@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import ibis.expr.types as ir
 
 from partita.channels._ledger import Ledger
+from partita.channels._tracking import Tracking
 from partita.filters import FilterContext
 from partita.model.activities import Columns, OrderItem
 from partita.model.campaign import Campaign, Endpoint
@@ -133,6 +134,8 @@ class RunContext:
     recent_sends: Callable[[str, str, str, datetime], Iterable[tuple[str, int]]] | None = None
     #: Whether a user confirmed the sending of this activity (``confirm_before_send``).
     confirmed: Callable[[], bool] = lambda: False
+    #: The project's tracking (signed links, open pixel, unsubscribe); None without one.
+    tracking: Tracking | None = None
 
     @property
     def seed(self) -> int:

@@ -6,8 +6,10 @@ most one reason, the first that holds, in this order:
 - ``no_address``: the dimension's address column (email, phone, push token) is NULL or blank;
 - ``no_consent``: marketing messages only: the dimension's consent column for the channel is
   not true (NULL counts as no consent);
-- ``suppressed``: the address is on the suppression list (unsubscribes, hard bounces,
-  complaints) for the channel;
+- ``unsubscribed``: marketing messages only: the address is on the suppression list for the
+  channel with the reason ``unsubscribed`` (transactional messages still go);
+- ``suppressed``: the address is on the suppression list for the channel for another reason
+  (hard bounce, complaint, added by hand);
 - ``frequency_cap``: marketing only, with a cap: the recipient already got the cap's number
   of messages of the channel in its window (the keys come from the delivery ledger, loaded
   into a scratch table).
@@ -30,10 +32,11 @@ from partita.warehouse import Warehouse
 NO_ADDRESS = "no_address"
 INVALID_ADDRESS = "invalid_address"
 NO_CONSENT = "no_consent"
+UNSUBSCRIBED = "unsubscribed"
 SUPPRESSED = "suppressed"
 FREQUENCY_CAP = "frequency_cap"
 #: Every reason, in the order they are tested.
-REASONS = (NO_ADDRESS, NO_CONSENT, SUPPRESSED, FREQUENCY_CAP, INVALID_ADDRESS)
+REASONS = (NO_ADDRESS, NO_CONSENT, UNSUBSCRIBED, SUPPRESSED, FREQUENCY_CAP, INVALID_ADDRESS)
 
 #: The suppression list, a table of the working schema: (channel, address, reason, created_at).
 SUPPRESSIONS = "partita_suppressions"
@@ -51,6 +54,8 @@ class ExclusionRules:
     address: str | None
     #: The consent column, checked for marketing messages (None: no consent check).
     consent: str | None
+    #: Marketing messages skip unsubscribed addresses; transactional ones do not.
+    marketing: bool = True
 
 
 def suppressions(warehouse: Warehouse) -> ir.Table:
@@ -85,8 +90,13 @@ def with_reasons(
         cases.append((population[rules.consent].fill_null(False) != True, NO_CONSENT))  # noqa: E712
     if rules.address is not None:
         listed = suppressed.filter(suppressed.channel == rules.channel)
+        unsubscribed = listed.reason == UNSUBSCRIBED
         normalized = normal_address(population[rules.address].cast("string"))
-        cases.append((normalized.isin(normal_address(listed.address)), SUPPRESSED))
+        if rules.marketing:
+            left = listed.filter(unsubscribed)
+            cases.append((normalized.isin(normal_address(left.address)), UNSUBSCRIBED))
+        others = listed.filter(~unsubscribed | unsubscribed.isnull())
+        cases.append((normalized.isin(normal_address(others.address)), SUPPRESSED))
     if capped is not None and key is not None:
         cases.append((population[key].cast("string").isin(capped.recipient_key), FREQUENCY_CAP))
     if not cases:

@@ -28,6 +28,7 @@ from partita.activities.base import (
 )
 from partita.activities.registry import KINDS
 from partita.channels._ledger import Ledger
+from partita.channels._tracking import Tracking
 from partita.filters import FilterError
 from partita.model.activities import ActivityBase
 from partita.model.campaign import Campaign, Endpoint
@@ -59,9 +60,11 @@ class Runner:
         root: Path,
         progress: Progress | None = None,
         channels: Mapping[str, Mapping[str, Any]] | None = None,
+        tracking: Tracking | None = None,
     ) -> None:
         self.root = root
         self.channels = dict(channels or {})
+        self.tracking = tracking
         self.store = store
         self.warehouse = warehouse
         self.model = model
@@ -290,6 +293,7 @@ class Runner:
                 channel, dimension, since, category=category, not_execution=execution.id
             ),
             confirmed=lambda: self.store.is_confirmed(execution.id, activity.id),
+            tracking=self.tracking,
         )
 
     def _previous_live_start(self, execution: ExecutionRecord) -> datetime | None:

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from partita.activities.validation import validate
+from partita.channels import tracking_of
 from partita.engine.lifecycle import Action, campaign_status, is_unfinished, require
 from partita.engine.runner import Progress, Runner
 from partita.model.campaign import Campaign, Endpoint
@@ -211,6 +212,7 @@ class Engine:
             self.project.root,
             self.progress,
             channels=self.project.channels,
+            tracking=tracking_of(self.project),
         )
         execution = runner.run(execution_id)
         if execution.status.is_final:
