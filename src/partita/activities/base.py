@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 
 from partita.channels._history import DeliveryHistory
 from partita.channels._ledger import Ledger
+from partita.channels._tracking import Tracking
 from partita.filters import FilterContext
 from partita.model.activities import Columns, OrderItem
 from partita.model.activities.channels import FrequencyCap
@@ -150,6 +151,8 @@ class RunContext:
     #: The delivery history in the warehouse (filters on ``deliveries``; channel activities
     #: record their ledger rows there); None where there is no state store.
     delivery_history: DeliveryHistory | None = None
+    #: The project's tracking (signed links, open pixel, unsubscribe); None without one.
+    tracking: Tracking | None = None
 
     @property
     def seed(self) -> int:

@@ -57,6 +57,7 @@ from partita.channels import (
     SmsMessage,
     Template,
     TemplateError,
+    Tracking,
     TransientError,
     WebhookRequest,
     check_templates,
@@ -64,6 +65,7 @@ from partita.channels import (
     html_to_text,
     message_variables,
     retry,
+    sync_suppressions,
 )
 from partita.channels._config import ChannelProvider, build_provider, provider_problem
 from partita.channels._exclusions import (
@@ -116,7 +118,12 @@ def rules_for(activity: ChannelBase, dimension: Dimension) -> ExclusionRules:
     consent = None
     if activity.category == "marketing" and activity.consent_channel:
         consent = dimension.consent.get(activity.consent_channel)
-    return ExclusionRules(channel=activity.kind, address=address, consent=consent)
+    return ExclusionRules(
+        channel=activity.kind,
+        address=address,
+        consent=consent,
+        marketing=activity.category == "marketing",
+    )
 
 
 def check(activity: ChannelBase, ctx: CheckContext) -> list[Problem]:
@@ -197,9 +204,13 @@ class Composer:
     activity: ChannelBase
     templates: dict[str, Template]
     sender: str | None
+    #: The project's tracking (None: no ``tracking_url``, nothing is rewritten).
+    tracking: Tracking | None = None
 
     @classmethod
-    def of(cls, activity: ChannelBase, sender: str | None) -> Composer:
+    def of(
+        cls, activity: ChannelBase, sender: str | None, tracking: Tracking | None = None
+    ) -> Composer:
         templates: dict[str, Template] = {}
         for field, text in _content(activity).items():
             try:
@@ -213,7 +224,7 @@ class Composer:
                 f"email '{activity.id}' has no 'from', and its channels entry "
                 f"'{activity.provider_name()}' has no 'sender': set one of them"
             )
-        return cls(activity, templates, sender)
+        return cls(activity, templates, sender, tracking)
 
     def _render(self, field: str, row: Mapping[str, object]) -> str:
         return self.templates[field].render(row)
@@ -222,19 +233,30 @@ class Composer:
         return self._render(field, row) if field in self.templates else None
 
     def compose(self, address: str | None, row: Mapping[str, object], key: str) -> Any:
-        """The message for one recipient (TemplateError when a template fails on the row)."""
+        """The message for one recipient (TemplateError when a template fails on the row).
+
+        With tracking, ``unsubscribe_url`` is the delivery's signed unsubscribe link, and an
+        email's HTML links go through signed redirects, with an open pixel; a marketing email
+        also gets the ``List-Unsubscribe`` headers (RFC 8058 one-click)."""
         activity = self.activity
+        unsubscribe = self.tracking.unsubscribe_url(key) if self.tracking else None
+        if unsubscribe is not None:
+            row = {**row, "unsubscribe_url": unsubscribe}
         if isinstance(activity, EmailActivity):
             assert address is not None
             sender = self._maybe("from", row) or self.sender
             assert sender is not None
+            html = self._maybe("html", row)
+            if html is not None and self.tracking is not None:
+                html = self.tracking.track(html, key)
             return EmailMessage(
                 to=address,
                 from_=sender,
                 subject=self._render("subject", row),
-                html=self._maybe("html", row),
+                html=html,
                 text=self._maybe("text", row),
                 reply_to=self._maybe("reply_to", row) or None,
+                unsubscribe_url=unsubscribe if activity.category == "marketing" else None,
                 idempotency_key=key,
             )
         if isinstance(activity, SmsActivity):
@@ -264,7 +286,8 @@ class Composer:
 def message_row(
     row: Mapping[str, object], key: str, variables: Mapping[str, Any]
 ) -> dict[str, object]:
-    """What a template sees: the row's columns plus the message variables."""
+    """What a template sees: the row's columns plus the message variables
+    (``unsubscribe_url`` is filled by :meth:`Composer.compose` when tracking is on)."""
     return {**row, "delivery_id": key, "unsubscribe_url": "", "vars": dict(variables)}
 
 
@@ -298,9 +321,12 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
     if live and activity.confirm_before_send and not ctx.confirmed():
         raise AwaitingConfirmation()
     sender = ctx.channels[activity.provider_name()].get("sender")
-    composer = Composer.of(activity, sender if isinstance(sender, str) else None)
+    composer = Composer.of(activity, sender if isinstance(sender, str) else None, ctx.tracking)
     rules = rules_for(activity, dimension)
     capped = _capped(ctx, activity, source.dimension)
+    if ctx.ledger is not None:  # what the tracking server recorded, into the warehouse
+        ledger = ctx.ledger(activity.kind, source.dimension, activity.category)
+        sync_suppressions(ledger.store, ctx.warehouse)
     reasoned = with_reasons(
         ctx.population(source), rules, suppressions(ctx.warehouse), capped, source.key
     )

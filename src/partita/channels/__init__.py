@@ -23,6 +23,7 @@ from partita.channels._exclusions import (
     usable_address,
     with_reasons,
 )
+from partita.channels._feedback import sync_suppressions
 from partita.channels._history import DELIVERIES_TABLE, EVENTS_TABLE, DeliveryHistory
 from partita.channels._ledger import Ledger, Recipient, idempotency_key
 from partita.channels._messages import (
@@ -49,6 +50,7 @@ from partita.channels._tracking import (
     Tracking,
     add_open_pixel,
     rewrite_links,
+    tracking_of,
 )
 from partita.channels.providers import (
     FatalError,
@@ -115,8 +117,10 @@ __all__ = [
     "retry",
     "rewrite_links",
     "suppressions",
+    "sync_suppressions",
     "template_variables",
     "to_mime",
+    "tracking_of",
     "usable_address",
     "valid_email",
     "with_reasons",

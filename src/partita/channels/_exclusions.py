@@ -6,11 +6,16 @@ most one reason, the first that holds, in this order:
 - ``no_address``: the dimension's address column (email, phone, push token) is NULL or blank;
 - ``no_consent``: marketing messages only: the dimension's consent column for the channel is
   not true (NULL counts as no consent);
-- ``suppressed``: the address is on the suppression list (unsubscribes, hard bounces,
-  complaints) for the channel;
+- ``unsubscribed``: marketing messages only: the address is on the suppression list for the
+  channel with the reason ``unsubscribed`` (transactional messages still go);
+- ``suppressed``: the address is on the suppression list for the channel for another reason
+  (hard bounce, complaint, added by hand);
 - ``frequency_cap``: marketing only, with a cap: the recipient already got the cap's number
   of messages of the channel in its window (the keys come from the delivery ledger, loaded
-  into a scratch table).
+  into a scratch table);
+- ``quiet_hours``: marketing only, with quiet hours: the recipient's local time is in the
+  window (added after this pass, see :mod:`partita.channels._quiet`; deferred when the
+  activity defers).
 
 ``invalid_address`` (the syntax of an email address, a phone number that is not a valid
 number) is decided while the rows stream out (:func:`usable_address`) and recorded in the
@@ -25,15 +30,25 @@ import ibis
 import ibis.expr.types as ir
 
 from partita.channels._addresses import normalize_phone, valid_email
+from partita.channels._quiet import QUIET_HOURS
 from partita.warehouse import Warehouse
 
 NO_ADDRESS = "no_address"
 INVALID_ADDRESS = "invalid_address"
 NO_CONSENT = "no_consent"
+UNSUBSCRIBED = "unsubscribed"
 SUPPRESSED = "suppressed"
 FREQUENCY_CAP = "frequency_cap"
 #: Every reason, in the order they are tested.
-REASONS = (NO_ADDRESS, NO_CONSENT, SUPPRESSED, FREQUENCY_CAP, INVALID_ADDRESS)
+REASONS = (
+    NO_ADDRESS,
+    NO_CONSENT,
+    UNSUBSCRIBED,
+    SUPPRESSED,
+    FREQUENCY_CAP,
+    QUIET_HOURS,
+    INVALID_ADDRESS,
+)
 
 #: The suppression list, a table of the working schema: (channel, address, reason, created_at).
 SUPPRESSIONS = "partita_suppressions"
@@ -51,6 +66,8 @@ class ExclusionRules:
     address: str | None
     #: The consent column, checked for marketing messages (None: no consent check).
     consent: str | None
+    #: Marketing messages skip unsubscribed addresses; transactional ones do not.
+    marketing: bool = True
 
 
 def suppressions(warehouse: Warehouse) -> ir.Table:
@@ -85,8 +102,13 @@ def with_reasons(
         cases.append((population[rules.consent].fill_null(False) != True, NO_CONSENT))  # noqa: E712
     if rules.address is not None:
         listed = suppressed.filter(suppressed.channel == rules.channel)
+        unsubscribed = listed.reason == UNSUBSCRIBED
         normalized = normal_address(population[rules.address].cast("string"))
-        cases.append((normalized.isin(normal_address(listed.address)), SUPPRESSED))
+        if rules.marketing:
+            left = listed.filter(unsubscribed)
+            cases.append((normalized.isin(normal_address(left.address)), UNSUBSCRIBED))
+        others = listed.filter(~unsubscribed | unsubscribed.isnull())
+        cases.append((normalized.isin(normal_address(others.address)), SUPPRESSED))
     if capped is not None and key is not None:
         cases.append((population[key].cast("string").isin(capped.recipient_key), FREQUENCY_CAP))
     if not cases:

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from partita.model.problems import PartitaError
+from partita.model.project import MIN_SECRET_BYTES, Project
 
 _DOMAIN = b"partita.tracking.v1."
 _B64 = re.compile(r"[A-Za-z0-9_-]+")
-_MIN_SECRET = 16
 
 #: Token kinds, as the ``k`` field of a payload.
 CLICK, OPEN, UNSUBSCRIBE = "click", "open", "unsubscribe"
@@ -45,9 +45,9 @@ def _b64decode(text: str) -> bytes:
 
 def _key(secret: str | bytes) -> bytes:
     key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-    if len(key) < _MIN_SECRET:
+    if len(key) < MIN_SECRET_BYTES:
         raise ValueError(
-            f"the tracking secret has {len(key)} bytes, fewer than {_MIN_SECRET}: use a long "
+            f"the tracking secret has {len(key)} bytes, fewer than {MIN_SECRET_BYTES}: use a long "
             "random value (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
     return key
@@ -165,6 +165,20 @@ class Tracking:
             keep=(self.base_url + "/",),
         )
         return add_open_pixel(tracked, self.open_url(delivery))
+
+
+def tracking_of(project: Project) -> Tracking | None:
+    """The project's tracking (None without ``tracking_url``); the secret was checked when
+    the project was loaded."""
+    if project.tracking_url is None:
+        return None
+    secret = project.tracking_secret
+    if secret is None:
+        raise PartitaError(
+            f"tracking_url is set but environment variable '{project.tracking_secret_env}' "
+            "(the tracking secret) is not set"
+        )
+    return Tracking(project.tracking_url, TokenSigner(secret))
 
 
 # -- HTML rewriting ---------------------------------------------------------------------------

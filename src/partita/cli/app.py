@@ -6,6 +6,7 @@ from partita.cli import (
     delivery_commands,
     execution_commands,
     project_commands,
+    server_commands,
 )
 from partita.cli.base import app
 
@@ -16,4 +17,5 @@ __all__ = [
     "delivery_commands",
     "execution_commands",
     "project_commands",
+    "server_commands",
 ]

@@ -29,6 +29,7 @@ from partita.activities.base import (
 )
 from partita.activities.registry import KINDS
 from partita.channels import DeliveryHistory, Ledger
+from partita.channels._tracking import Tracking
 from partita.filters import FilterError
 from partita.model.activities import ActivityBase
 from partita.model.activities.channels import FrequencyCap
@@ -62,10 +63,12 @@ class Runner:
         progress: Progress | None = None,
         channels: Mapping[str, Mapping[str, Any]] | None = None,
         frequency_caps: Mapping[str, FrequencyCap] | None = None,
+        tracking: Tracking | None = None,
     ) -> None:
         self.root = root
         self.channels = dict(channels or {})
         self.frequency_caps = dict(frequency_caps or {})
+        self.tracking = tracking
         self.store = store
         self.warehouse = warehouse
         self.model = model
@@ -307,6 +310,7 @@ class Runner:
             ),
             confirmed=lambda: self.store.is_confirmed(execution.id, activity.id),
             delivery_history=DeliveryHistory(self.store, self.warehouse),
+            tracking=self.tracking,
         )
 
     def _previous_live_start(self, execution: ExecutionRecord) -> datetime | None:

@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from partita.activities.validation import validate
+from partita.channels import tracking_of
 from partita.engine.lifecycle import Action, campaign_status, is_unfinished, require
 from partita.engine.runner import Progress, Runner
 from partita.model.campaign import Campaign, Endpoint
@@ -218,6 +219,7 @@ class Engine:
             self.progress,
             channels=self.project.channels,
             frequency_caps={str(k): cap for k, cap in self.project.frequency_caps.items()},
+            tracking=tracking_of(self.project),
         )
         execution = runner.run(execution_id)
         while wait and execution.status == ExecutionStatus.RUNNING:

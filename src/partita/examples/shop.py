@@ -768,8 +768,9 @@ state: sqlite:///.partita/state.db
 # separate file (.partita/work.duckdb) that attaches the shop data read-only.
 working_schema: partita_work
 
-# Base of tracking, click and unsubscribe links in messages.
-tracking_url: http://localhost:8000
+# Tracking of opens, clicks and unsubscribes (docs/tracking.md): uncomment, export a secret
+# in PARTITA_TRACKING_SECRET and run `partita serve` at this address.
+# tracking_url: http://127.0.0.1:8765
 
 # Dimensions: the tables a campaign can target, their key, and for people the columns that hold
 # addresses, consent per channel and time zone (for quiet hours and local-time waits).

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from partita.model.activities.channels import FrequencyCap
 from partita.model.datamodel import Dimension, Link
@@ -18,6 +18,9 @@ from partita.model.yamlio import Document, load_yaml
 
 PROJECT_FILE = "partita.yaml"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: The shortest tracking secret accepted, in bytes (UTF-8).
+MIN_SECRET_BYTES = 16
 
 
 class Retention(BaseModel):
@@ -56,13 +59,47 @@ class Project(BaseModel):
         description="marketing messages per channel and recipient: {email: {max: 3, days: 7}}; "
         "an activity's own frequency_cap wins",
     )
-    tracking_url: str | None = None
+    tracking_url: str | None = Field(
+        default=None,
+        description="base URL of the tracking server (partita serve): click redirects, the "
+        "open pixel and unsubscribe links of emails go through it",
+    )
+    tracking_secret_env: str = Field(
+        default="PARTITA_TRACKING_SECRET",
+        pattern=_ENV_NAME,
+        description="environment variable holding the secret tracking tokens are signed with",
+    )
+    feedback_token_env: str = Field(
+        default="PARTITA_FEEDBACK_TOKEN",
+        pattern=_ENV_NAME,
+        description="environment variable holding the bearer token of the feedback API",
+    )
     dimensions: dict[str, Dimension] = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list)
     channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
     retention: Retention = Field(default_factory=Retention)
 
     _root: Path = PrivateAttr(default_factory=Path.cwd)
+    _tracking_secret: str | None = PrivateAttr(default=None)
+    _feedback_token: str | None = PrivateAttr(default=None)
+
+    @field_validator("tracking_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("https://", "http://")):
+            raise ValueError("must start with https:// or http:// (e.g. https://t.example.com)")
+        return value
+
+    @property
+    def tracking_secret(self) -> str | None:
+        """The secret tracking tokens are signed with, read from the environment variable
+        ``tracking_secret_env`` when the project was loaded (never written in the file)."""
+        return self._tracking_secret
+
+    @property
+    def feedback_token(self) -> str | None:
+        """The bearer token of the feedback API, from ``feedback_token_env`` (None: unset)."""
+        return self._feedback_token
 
     @property
     def root(self) -> Path:
@@ -149,10 +186,35 @@ def project_from_data(document: Document, root: Path | None = None) -> Project:
         ) from None
     if root is not None:
         project._root = root
-    found = project.problems()
+    found = project.problems() + _read_secrets(project, document)
     if found:
         raise InvalidInput(found, subject=document.file or PROJECT_FILE)
     return project
+
+
+def _read_secrets(project: Project, document: Document) -> list[Problem]:
+    """Take the tracking secret and the feedback token from the environment; a problem when
+    tracking is configured without a usable secret."""
+    project._tracking_secret = os.environ.get(project.tracking_secret_env) or None
+    project._feedback_token = os.environ.get(project.feedback_token_env) or None
+    if project.tracking_url is None:
+        return []
+    name = project.tracking_secret_env
+    secret = project._tracking_secret
+    if secret is not None and len(secret.encode("utf-8")) >= MIN_SECRET_BYTES:
+        return []
+    what = "is not set" if secret is None else f"holds fewer than {MIN_SECRET_BYTES} bytes"
+    return [
+        Problem(
+            f"tracking_url is set but environment variable '{name}' (the tracking secret, "
+            f"see tracking_secret_env) {what}",
+            field="tracking_url",
+            file=document.file,
+            line=document.place(("tracking_url",))[0],
+            hint=f"export {name}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+            "or remove tracking_url",
+        )
+    ]
 
 
 def _project_model_at(path: Sequence[str | int]) -> type[BaseModel] | None:

@@ -1040,10 +1040,19 @@ class Store:
             )
         return _new_id(result)
 
-    def events(self, *, after_id: int = 0, execution_id: int | None = None) -> list[EventRecord]:
-        """Events with an id above ``after_id`` (of one execution's deliveries), by id."""
+    def events(
+        self,
+        *,
+        after_id: int = 0,
+        execution_id: int | None = None,
+        delivery_id: int | None = None,
+    ) -> list[EventRecord]:
+        """Events with an id above ``after_id`` (of one execution's deliveries, of one
+        delivery), by id."""
         e = t.delivery_events
         query = sa.select(e).where(e.c.id > after_id).order_by(e.c.id)
+        if delivery_id is not None:
+            query = query.where(e.c.delivery_id == delivery_id)
         if execution_id is not None:
             query = query.join(t.deliveries, t.deliveries.c.id == e.c.delivery_id).where(
                 t.deliveries.c.execution_id == execution_id
