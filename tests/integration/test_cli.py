@@ -945,9 +945,9 @@ DEMO_TRANSITIONS = [
     ("reachable", "one_per_email"),
     ("one_per_email", "ab"),
     ("ab.variant_a", "big_enough"),
-    ("big_enough.large", "send_a"),
+    ("big_enough.large", "spring_email"),
     ("big_enough.default", "too_small"),
-    ("ab.with_phone", "send_sms"),
+    ("ab.with_phone", "spring_sms"),
     ("ab.complement", "the_rest"),
 ]
 
@@ -966,7 +966,7 @@ def test_demo_prints_every_transition_and_the_next_commands(tmp_path: Path) -> N
     assert demo.code == 0, demo.err
     folder = tmp_path / "d"
     assert demo.out.startswith(
-        "campaign spring-promo · execution 1 (test, version 1) · completed\n"
+        "campaign spring-promo · execution 1 (live, version 1) · completed\n"
     )
     rows = table_rows(demo.out)
     transitions = [(r[0], r[1], number(r[2]), r[3]) for r in rows if len(r) == 4]
@@ -997,12 +997,21 @@ def test_demo_prints_every_transition_and_the_next_commands(tmp_path: Path) -> N
         con.close()
     assert all(0 < n < 2000 for n in expected.values()), expected
     assert {k: shown[k] for k in expected} == {k: (n, "fired") for k, n in expected.items()}
-    half = one_per_email // 2  # variant_a: 50 % of the deduplicated population, rounded down
-    assert shown[("ab.variant_a", "big_enough")] == (half, "fired")
-    assert shown[("big_enough.large", "send_a")] == (None, "dead")  # fewer than 1,000
-    assert shown[("big_enough.default", "too_small")] == (half, "fired")
-    phone, rest = shown[("ab.with_phone", "send_sms")][0], shown[("ab.complement", "the_rest")][0]
-    assert phone is not None and rest is not None and phone + rest == one_per_email - half
+    sample = one_per_email // 10  # variant_a: 10 % of the deduplicated population, rounded down
+    assert sample >= 50
+    assert shown[("ab.variant_a", "big_enough")] == (sample, "fired")
+    assert shown[("big_enough.large", "spring_email")] == (sample, "fired")
+    assert shown[("big_enough.default", "too_small")] == (None, "dead")
+    phone, rest = shown[("ab.with_phone", "spring_sms")][0], shown[("ab.complement", "the_rest")][0]
+    assert phone is not None and rest is not None and phone + rest == one_per_email - sample
+    # the messages went to the outbox, one file each, and the report counts them
+    emails = list((folder / "outbox" / "email").glob("*.eml"))
+    texts = list((folder / "outbox" / "sms").glob("*.json"))
+    assert len(emails) == sample and 0 < len(texts) <= phone
+    assert "Delivery report of execution 1" in demo.out
+    report = partita(folder, "report", "1", "--json").json()
+    sent = {a["activity"]: (a["targeted"], a["sent"]) for a in report["activities"]}
+    assert sent == {"spring_email": (sample, len(emails)), "spring_sms": (phone, len(texts))}
     for command in (
         "partita status 1",
         "partita inspect 1 ab.variant_a",

@@ -10,9 +10,9 @@ import typer
 
 from partita.cli.base import JsonOption, app, handled
 from partita.cli.output import console, errors, print_json
-from partita.cli.views import show_execution
+from partita.cli.views import show_delivery_report, show_execution
 from partita.engine import Engine
-from partita.engine.reports import execution_report
+from partita.engine.reports import delivery_report, execution_report
 from partita.examples.shop import generate_shop, write_project
 from partita.model.campaign import load_campaign
 from partita.model.problems import PartitaError
@@ -65,9 +65,11 @@ def demo(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Build a sample shop database and test-run an example campaign on it."""
+    """Build a sample shop database and run an example campaign on it: its email and SMS
+    go to files in the demo's outbox/ folder; ends with the delivery report."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(folder / ".partita", ignore_errors=True)  # a demo always starts afresh
+    for leftover in (".partita", "outbox"):  # a demo always starts afresh
+        shutil.rmtree(folder / leftover, ignore_errors=True)
     _say(f"generating a shop with {customers:,} customers in {folder}/shop.duckdb")
     generate_shop(folder / "shop.duckdb", customers=customers, progress=_say)
     write_project(folder)
@@ -75,16 +77,22 @@ def demo(
     engine = Engine(load_project(folder))
     try:
         campaign = load_campaign(campaign_file)
-        _say(f"test-running campaign '{campaign.name}' ({len(campaign.activities)} activities)")
-        execution = engine.test(campaign, source=str(campaign_file))
-        execution = engine.run(execution.id)
+        _say(
+            f"running campaign '{campaign.name}' ({len(campaign.activities)} activities); "
+            f"messages go to {folder}/outbox"
+        )
+        execution = engine.start(campaign, source=str(campaign_file))
+        execution = engine.run(execution.id, wait=True)
         report = execution_report(engine, execution)
+        deliveries = delivery_report(engine, [execution])
     finally:
         engine.close()
     if as_json:
-        print_json(report)
+        print_json({**report, "deliveries": deliveries})
         return
     show_execution(report)
+    console.print()
+    show_delivery_report(f"execution {execution.id}", deliveries)
     relative = campaign_file.relative_to(folder)
     console.print(
         "\nLook further (from the demo folder):\n"
@@ -94,5 +102,8 @@ def demo(
         f"  partita inspect {execution.id} reachable --schema\n"
         f"  partita inspect {execution.id} one_per_email --csv > audience.csv\n"
         f"  partita logs {execution.id} --level debug     the SQL each task ran\n"
+        f"  partita report {execution.id}                 the delivery report\n"
+        f"  ls outbox/email outbox/sms      the messages, one file each\n"
+        f"  partita preview {relative} spring_email   render messages, send nothing\n"
         f"  partita validate {relative}   then edit it and test again"
     )

@@ -49,3 +49,41 @@ def show_tasks(tasks: list[dict[str, Any]]) -> None:
     for task in tasks:
         if task["error"]:
             console.print(f"[red]task {task['id']} ({task['activity']}) failed:[/] {task['error']}")
+
+
+def show_delivery_report(subject: str, result: dict[str, Any]) -> None:
+    """The delivery report as tables (``partita report``, the demo's last words)."""
+    rows = result["activities"]
+    if not rows:
+        console.print(f"Delivery report of {subject}: no channel activity sent anything yet")
+        return
+    columns = ["activity", "channel", "targeted", "excluded", "sent", "failed", "in doubt"]
+    columns += ["bounced", "opened", "clicked", "unsubscribed"]
+    console.print(
+        table(
+            f"Delivery report of {subject}",
+            columns,
+            [
+                [r["activity"], r["channel"]]
+                + [
+                    number(r[k])
+                    for k in ("targeted", "excluded", "sent", "failed", "in_doubt", "bounced")
+                ]
+                + [number(r[k]) for k in ("unique_opens", "unique_clicks", "unsubscribes")]
+                for r in rows
+            ],
+            numeric=columns[2:],
+        )
+    )
+    for r in rows:
+        reasons = ", ".join(f"{k} {number(v)}" for k, v in r["excluded_by_reason"].items())
+        rates = ", ".join(
+            f"{name.replace('_', '-')} {value:.1%}"
+            for name, value in r["rates"].items()
+            if value is not None
+        )
+        console.print(
+            f"{r['activity']}: excluded: {reasons or 'none'}"
+            + (f"; rates: {rates}" if rates else ""),
+            highlight=False,
+        )

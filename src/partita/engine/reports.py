@@ -167,6 +167,7 @@ def _activity_summary(found: dict[str, Any], unique_opens: int) -> dict[str, Any
     excluded = sum(found["excluded"].values())
     ledger = sum(states.values())
     excluded_in_ledger = states.get(DeliveryState.EXCLUDED, 0)
+    tracked = found["channel"] == "email"
     return {
         "activity": found["activity"],
         "channel": found["channel"],
@@ -188,9 +189,10 @@ def _activity_summary(found: dict[str, Any], unique_opens: int) -> dict[str, Any
         "rates": {
             "delivery": _rate(delivered, sent),
             "bounce": _rate(bounced, sent),
-            "open": _rate(unique_opens, delivered),
-            "click": _rate(clicks, delivered),
-            "click_to_open": _rate(clicks, unique_opens),
-            "unsubscribe": _rate(unsubscribes, delivered),
+            # opens, clicks and unsubscribes are tracked in emails only
+            "open": _rate(unique_opens, delivered) if tracked else None,
+            "click": _rate(clicks, delivered) if tracked else None,
+            "click_to_open": _rate(clicks, unique_opens) if tracked else None,
+            "unsubscribe": _rate(unsubscribes, delivered) if tracked else None,
         },
     }

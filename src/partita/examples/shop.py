@@ -805,12 +805,14 @@ links:
   - {name: purchases, from: stores, to: purchases, "on": {id: store_id}, cardinality: many}
   - {name: stores, from: regions, to: stores, "on": {id: region_id}, cardinality: many}
 
-# Channels: how messages leave. These point at local test servers (an SMTP catcher on port
-# 1025, an HTTP SMS sink on port 9000). Secrets belong in environment variables, written
-# as "${VARIABLE}", for example token: "${SMS_TOKEN}".
+# Channels: how messages leave. The demo writes them to files: one .eml per email in
+# outbox/email, one .json per SMS in outbox/sms (a local sink; nothing leaves the machine).
+# A real server: {provider: smtp, host: smtp.example.com, port: 587, username: "${SMTP_USER}",
+# password: "${SMTP_PASSWORD}", sender: ...}. Secrets belong in environment variables,
+# written as "${VARIABLE}" (docs/channels.md lists every provider).
 channels:
-  email: {provider: smtp, host: localhost, port: 1025, sender: "Shop <news@shop.example>"}
-  sms: {provider: http, url: "http://localhost:9000/sms"}
+  email: {provider: outbox, folder: outbox/email, sender: "Shop <news@shop.example>"}
+  sms: {provider: outbox, folder: outbox/sms}
 
 # Working tables of the last N executions of each campaign are kept; older ones are dropped.
 retention:
