@@ -46,6 +46,7 @@ CHECKED_COLUMNS: dict[str, tuple[str, str, Any]] = {
     "ck_logs_level_valid": ("logs", "level", LogLevel),
     "ck_delivery_events_kind_valid": ("delivery_events", "kind", t.EventKind),
     "ck_suppressions_reason_valid": ("suppressions", "reason", t.SuppressionReason),
+    "ck_deliveries_state_valid": ("deliveries", "state", t.DeliveryState),
 }
 
 
@@ -205,6 +206,16 @@ def _row(
         },
         "logs": {"level": "info", "message": "m", "at": now},
         "delivery_events": {"delivery_id": delivery_id, "kind": "open", "at": now},
+        "deliveries": {
+            "execution_id": execution_id,
+            "activity_id": "a",
+            "recipient_key": f"r{n}",
+            "channel": "email",
+            "state": "queued",
+            "idempotency_key": f"key{n}",
+            "queued_at": now,
+            "updated_at": now,
+        },
         "suppressions": {
             "channel": "email",
             "address": f"a{n}@example.com",

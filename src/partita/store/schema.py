@@ -199,8 +199,7 @@ deliveries = sa.Table(
     sa.UniqueConstraint(
         "execution_id", "activity_id", "recipient_key", name="uq_deliveries_recipient"
     ),
-    # No CHECK on ``state`` yet: tests/integration/test_state_store.py pins the CHECK
-    # constraints and has no entry for this table (to add with it).
+    _one_of("state", DeliveryState),
 )
 
 delivery_exclusions = sa.Table(
