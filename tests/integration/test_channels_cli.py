@@ -128,3 +128,30 @@ def test_proof_sends_marked_messages_to_the_proof_addresses(
         # nothing in a ledger: the test execution that found the rows records no delivery
         status = as_json(partita(folder, "deliveries", str(result["execution"]), "--json"))
         assert status["deliveries"] == []
+
+
+def test_preview_shows_the_links_as_tracking_rewrites_them(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = project / "partita.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8") + "tracking_url: https://t.shop.example\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PARTITA_TRACKING_SECRET", "a-long-enough-test-secret")
+    (project / "spring.yaml").write_text(
+        email_campaign(extra="").replace(
+            "<p>Tier: {{ loyalty_tier }}</p>",
+            "<p><a href='https://shop.example/spring'>Spring</a> "
+            "<a href='{{ unsubscribe_url }}'>Unsubscribe</a></p>",
+        ),
+        encoding="utf-8",
+    )
+    shown = as_json(partita(project, "preview", "spring.yaml", "mail", "--rows", "1", "--json"))
+    (message,) = shown["messages"]
+    html = message["html"]
+    assert "href='https://shop.example/spring'" not in html
+    assert "href='https://t.shop.example/c/" in html  # the click redirect
+    assert "href='https://t.shop.example/u/" in html  # the unsubscribe link, left as it is
+    assert 'src="https://t.shop.example/o/' in html  # the open pixel
+    assert message["unsubscribe_url"].startswith("https://t.shop.example/u/")

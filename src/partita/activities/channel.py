@@ -831,12 +831,14 @@ def sample(
     variables: Mapping[str, Any],
     execution_id: int,
     rows: int = 5,
+    tracking: Tracking | None = None,
 ) -> Sample:
     """The messages ``activity`` would send to the first ``rows`` eligible recipients of the
-    working table ``table`` (in key order), and the exclusions of the whole population."""
+    working table ``table`` (in key order, links tracked as they would be), and the
+    exclusions of the whole population."""
     entry = channels.get(activity.provider_name()) or {}
     sender = entry.get("sender")
-    composer = Composer.of(activity, sender if isinstance(sender, str) else None)
+    composer = Composer.of(activity, sender if isinstance(sender, str) else None, tracking)
     rules = rules_for(activity, dimension)
     population = joined_population(warehouse, dimension, table)
     reasoned = with_reasons(population, rules, suppressions(warehouse))
@@ -863,18 +865,8 @@ def sample(
     )
 
 
-def preview(
-    warehouse: Warehouse,
-    dimension: Dimension,
-    activity: ChannelBase,
-    table: ir.Table,
-    channels: Mapping[str, Mapping[str, Any]],
-    variables: Mapping[str, Any],
-    execution_id: int,
-    rows: int = 5,
-) -> dict[str, Any]:
-    """:func:`sample` as plain data (one mapping per message); sends and writes nothing."""
-    found = sample(warehouse, dimension, activity, table, channels, variables, execution_id, rows)
+def preview(found: Sample, activity: ChannelBase) -> dict[str, Any]:
+    """A :func:`sample` of ``activity`` as plain data (one mapping per message)."""
     messages: list[dict[str, Any]] = []
     for key, message, note in found.messages:
         if message is None:

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from partita.activities import channel
+from partita.channels import tracking_of
 from partita.cli.base import JsonOption, app, engine, handled, load_definition
 from partita.cli.execution_commands import ExecutionArg, _after_action, _execution_id
 from partita.cli.output import console, number, print_json, table
@@ -158,13 +159,14 @@ def _sample_args(
         typed_variables(campaign, execution.variables),
         execution.id,
         rows,
+        tracking_of(e.project),
     )
 
 
 def _render(e: Engine, execution: ExecutionRecord, settings: ChannelBase, rows: int) -> Any:
     return {
         "execution": execution.id,
-        **channel.preview(*_sample_args(e, execution, settings, rows)),
+        **channel.preview(channel.sample(*_sample_args(e, execution, settings, rows)), settings),
     }
 
 
