@@ -6,6 +6,7 @@ import tomllib
 from pathlib import Path
 
 import partita
+import partita.channels as channels
 
 PUBLIC_API = [
     "AndJoin",
@@ -63,3 +64,71 @@ def test_version_matches_the_package_metadata() -> None:
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     version = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
     assert partita.__version__ == version
+
+
+#: ``partita.channels``: what activities and extensions build on (rendering, exclusions,
+#: ledger, providers, tracking); pinned like the top-level API.
+CHANNELS_API = [
+    "DELIVERIES_TABLE",
+    "EVENTS_TABLE",
+    "PROVIDER_KINDS",
+    "REASONS",
+    "SUPPRESSIONS",
+    "ChannelProvider",
+    "Click",
+    "DeliveryHistory",
+    "EmailMessage",
+    "ExclusionRules",
+    "FatalError",
+    "FcmPushProvider",
+    "InDoubtError",
+    "JsonSmsProvider",
+    "Ledger",
+    "OutboxProvider",
+    "PermanentError",
+    "Provider",
+    "ProviderError",
+    "PushMessage",
+    "Recipient",
+    "SendResult",
+    "SmsMessage",
+    "SmtpProvider",
+    "Template",
+    "TemplateError",
+    "TokenError",
+    "TokenSigner",
+    "Tracking",
+    "TransientError",
+    "TwilioSmsProvider",
+    "WebhookProvider",
+    "WebhookRequest",
+    "add_open_pixel",
+    "build_provider",
+    "check_templates",
+    "compile_template",
+    "count_reasons",
+    "html_to_text",
+    "idempotency_key",
+    "message_id",
+    "message_variables",
+    "normalize_phone",
+    "provider_problem",
+    "retry",
+    "rewrite_links",
+    "suppressions",
+    "sync_suppressions",
+    "template_variables",
+    "to_mime",
+    "tracking_of",
+    "usable_address",
+    "valid_email",
+    "with_reasons",
+]
+
+
+def test_channels_api_is_pinned_and_resolves() -> None:
+    assert channels.__all__ == CHANNELS_API
+    for name in channels.__all__:
+        member = getattr(channels, name)
+        if callable(member):
+            assert member.__module__.startswith("partita.channels"), (name, member.__module__)
