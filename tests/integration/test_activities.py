@@ -400,6 +400,80 @@ transitions:
     )
 
 
+def test_split_percentages_of_the_input_of_a_filter_and_of_what_is_left(
+    engine: Engine, sql: SQL
+) -> None:
+    """A share of the whole input (its count is known), of a filter's matches and of the rows
+    earlier subsets left (counted in the query), each the first rows of its order."""
+    report = run_campaign(
+        engine,
+        """
+name: pct
+seed: 11
+activities:
+  - {id: all, type: build_audience, filter: "country in ('FR', 'DE', 'GB', 'US')"}
+  - id: s
+    type: split
+    subsets:
+      - {name: first, limit: {percent: 20}}
+      - name: de_young
+        filter: "country = 'DE'"
+        limit: {percent: 50}
+        order_by: [birth_date desc]
+      - {name: fr, filter: "country = 'FR'"}
+      - {name: third, limit: {percent: 33.5}}
+    complement: true
+  - {id: e1, type: end}
+  - {id: e2, type: end}
+  - {id: e3, type: end}
+  - {id: e4, type: end}
+  - {id: e5, type: end}
+transitions:
+  - {from: all, to: s}
+  - {from: s.first, to: e1}
+  - {from: s.de_young, to: e2}
+  - {from: s.fr, to: e3}
+  - {from: s.third, to: e4}
+  - {from: s.complement, to: e5}
+""",
+    )
+    base = "SELECT id, country, birth_date FROM customers WHERE country IN ('FR', 'DE', 'GB', 'US')"
+    rank = "seeded_rank(id, 11), id"
+
+    def listed(keys: list[Any]) -> str:
+        return ", ".join(map(str, keys))
+
+    (total,) = sql(f"SELECT count(*) FROM ({base}) AS b")[0]
+    first = ids(sql(f"SELECT id FROM ({base}) AS b ORDER BY {rank} LIMIT {total * 20 // 100}"))
+    rest = f"SELECT * FROM ({base}) AS b WHERE id NOT IN ({listed(first)})"
+    de = f"SELECT * FROM ({rest}) AS r WHERE country = 'DE'"
+    (de_total,) = sql(f"SELECT count(*) FROM ({de}) AS d")[0]
+    de_young = ids(
+        sql(
+            f"SELECT id FROM ({de}) AS d ORDER BY birth_date DESC, {rank} "
+            f"LIMIT {de_total * 50 // 100}"
+        )
+    )
+    left = f"SELECT * FROM ({rest}) AS r WHERE id NOT IN ({listed(de_young)}) AND country <> 'FR'"
+    (left_total,) = sql(f"SELECT count(*) FROM ({left}) AS l")[0]
+    third = ids(
+        sql(f"SELECT id FROM ({left}) AS l ORDER BY {rank} LIMIT {left_total * 335 // 1000}")
+    )
+    assert keys(engine, report, "s.first") == nonempty(first)
+    assert keys(engine, report, "s.de_young") == nonempty(de_young)
+    assert keys(engine, report, "s.fr") == nonempty(
+        ids(
+            sql(
+                f"SELECT id FROM ({rest}) AS r WHERE id NOT IN ({listed(de_young)}) AND country = 'FR'"
+            )
+        )
+    )
+    assert keys(engine, report, "s.third") == nonempty(third)
+    assert keys(engine, report, "s.complement") == nonempty(
+        ids(sql(f"SELECT id FROM ({left}) AS l WHERE id NOT IN ({listed(third)})"))
+    )
+
+
 def test_split_overlap_evaluates_each_subset_on_everything(engine: Engine, sql: SQL) -> None:
     report = run_campaign(
         engine,

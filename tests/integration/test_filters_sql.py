@@ -463,6 +463,25 @@ CASES = [
         "not exists store_purchases (amount > 495)",
         "NOT EXISTS (SELECT 1 FROM purchases p WHERE p.store_id = c.store_id AND p.amount > 495)",
     ),
+    # a NULL join column (store_id) under every nesting of `not`: `exists` is false there
+    Case(
+        "not (exists store_purchases (amount > 495))",
+        "NOT EXISTS (SELECT 1 FROM purchases p WHERE p.store_id = c.store_id AND p.amount > 495)",
+    ),
+    Case(
+        "not (not exists store_purchases (amount > 495))",
+        "EXISTS (SELECT 1 FROM purchases p WHERE p.store_id = c.store_id AND p.amount > 495)",
+    ),
+    Case(
+        "not (exists store_purchases (amount > 495) or score > 8)",
+        "NOT EXISTS (SELECT 1 FROM purchases p WHERE p.store_id = c.store_id AND p.amount > 495)"
+        " AND c.score <= 8",
+    ),
+    Case(
+        "not (not (exists store_purchases (amount > 495)) and score > 2)",
+        "EXISTS (SELECT 1 FROM purchases p WHERE p.store_id = c.store_id AND p.amount > 495)"
+        " OR c.score <= 2",
+    ),
     Case("exists contract_events", f"EXISTS (SELECT 1 {_EVENTS})"),
     Case(
         "not exists contract_events (kind = 'call')",
@@ -648,6 +667,10 @@ def _sql(shop: Shop, text: str) -> str:
 def test_single_column_exists_is_a_semi_join(duckdb_shop: Shop) -> None:
     sql = _sql(duckdb_shop, "exists purchases (amount > 100)")
     assert " IN (" in sql and "EXISTS" not in sql and "JOIN" not in sql
+    # the key is not guarded with IS NOT NULL (only the linked keys are) where NULL may stand
+    # for false; under a `not` it is
+    assert sql.count("IS NOT NULL") == 1
+    assert _sql(duckdb_shop, "not (exists purchases (amount > 100))").count("IS NOT NULL") == 2
 
 
 def test_a_path_used_twice_joins_once(duckdb_shop: Shop) -> None:

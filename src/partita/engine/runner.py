@@ -80,6 +80,7 @@ class Runner:
 
     def run(self, execution_id: int) -> ExecutionRecord:
         """Run tasks while the execution is running and has pending tasks."""
+        self.warehouse.forget_tables()  # tables may have changed since the last run
         while True:
             execution = self.store.execution(execution_id)
             if execution.status != ExecutionStatus.RUNNING:
@@ -324,14 +325,15 @@ class Runner:
     def _materialize(
         self, execution: ExecutionRecord, task: TaskRecord, name: str, expr: ir.Table
     ) -> int:
+        sql = self.warehouse.sql(expr)  # compiled once: logged, then run
         self._log(
             execution,
             LogLevel.DEBUG,
             f"creating working table {name}",
             task=task,
-            details={"sql": self.warehouse.sql(expr)},
+            details={"sql": sql},
         )
-        return self.warehouse.materialize(name, expr)
+        return self.warehouse.materialize(name, expr, sql)
 
     def _record_outputs(
         self,

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import sqlglot as sg
 
 from partita.model.datamodel import ColumnType, DataModel, Dimension, with_deliveries
 from partita.model.problems import InvalidInput, PartitaError, Problem, suggestion
@@ -49,6 +50,8 @@ class Warehouse:
         self.traits = traits
         self.working_schema = working_schema
         self._data_catalog = data_catalog
+        #: Ibis tables already looked up (each costs a schema query): see :meth:`forget_tables`.
+        self._tables: dict[tuple[str, Any], ir.Table] = {}
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -104,6 +107,17 @@ class Warehouse:
         """Release the connection (and the DuckDB file locks)."""
         self.con.disconnect()
 
+    def forget_tables(self) -> None:
+        """Read table schemas afresh from now on (the engine calls this as a run starts, so
+        that within a run each table's schema is read once)."""
+        self._tables.clear()
+
+    def _table(self, name: str, database: Any) -> ir.Table:
+        found = self._tables.get((name, database))
+        if found is None:
+            found = self._tables[(name, database)] = self.con.table(name, database=database)
+        return found
+
     # -- the user's tables -----------------------------------------------------------------------
 
     def _database_of(self, dimension: Dimension) -> Any:
@@ -113,7 +127,7 @@ class Warehouse:
 
     def table(self, dimension: Dimension) -> ir.Table:
         """The Ibis table of a dimension."""
-        return self.con.table(dimension.table, database=self._database_of(dimension))
+        return self._table(dimension.table, self._database_of(dimension))
 
     def load_data_model(self, project: Project) -> DataModel:
         """The project's data model with column types; a missing table or column is an error."""
@@ -184,23 +198,49 @@ class Warehouse:
         digest = hashlib.sha1(name.encode()).hexdigest()[:10]
         return f"{name[: self.traits.max_identifier - 11]}_{digest}"
 
-    def materialize(self, name: str, expr: ir.Table) -> int:
-        """Create working table ``name`` from ``expr`` (replacing a leftover) and count its rows."""
-        if self.exists(name):
-            self.con.drop_table(name, database=self.working_schema)
-        self.con.create_table(name, expr, database=self.working_schema)
+    def materialize(self, name: str, expr: ir.Table, sql: str | None = None) -> int:
+        """Create working table ``name`` from ``expr`` (replacing a leftover) and count its rows.
+
+        ``sql`` is ``expr`` compiled by :meth:`sql`, when the caller has it already (compiling
+        is most of the engine's own cost per table). As Ibis's ``create_table`` does, the table
+        is created with ``expr``'s column types, then filled by ``INSERT … SELECT``.
+        """
+        if sql is None:
+            sql = self.sql(expr)
+        self.con.drop_table(name, database=self.working_schema, force=True)
+        self._tables.pop((name, self.working_schema), None)
+        self.con.create_table(name, schema=expr.schema(), database=self.working_schema)
+        # what Ibis runs before its own queries (registers in-memory tables), then its insert
+        self.con._run_pre_execute_hooks(expr)
+        dialect = self.con.dialect
+        columns = ", ".join(sg.to_identifier(c, quoted=True).sql(dialect) for c in expr.columns)
+        with self.con._safe_raw_sql(f"INSERT INTO {self._qualified(name)} ({columns}) {sql}"):
+            pass
         return self.count(name)
+
+    def _qualified(self, name: str) -> str:
+        """A working table's quoted, schema-qualified name in the engine's SQL."""
+        return sg.table(name, db=self.working_schema, quoted=True).sql(self.con.dialect)
 
     def working(self, name: str) -> ir.Table:
         """An existing working table."""
-        return self.con.table(name, database=self.working_schema)
+        return self._table(name, self.working_schema)
 
     def exists(self, name: str) -> bool:
         """True when the working table is there."""
         return name in self.con.list_tables(database=self.working_schema)
 
     def count(self, name: str) -> int:
-        """Number of rows of a working table."""
+        """Number of rows of a working table.
+
+        A plain ``count(*)`` through the driver's cursor: Ibis's result conversion costs ten
+        times the count and imports pandas (0.2 s in a process's first task). Engines whose
+        raw results are not cursors (Spark) count through Ibis.
+        """
+        with self.con._safe_raw_sql(f"SELECT count(*) FROM {self._qualified(name)}") as result:
+            fetchone = getattr(result, "fetchone", None)
+            if fetchone is not None:
+                return int(fetchone()[0])
         return int(self.working(name).count().to_pyarrow().as_py())
 
     def drop(self, names: Sequence[str]) -> None:
@@ -209,6 +249,7 @@ class Warehouse:
             return  # every task calls this for its scratch tables; most have none
         existing = set(self.con.list_tables(database=self.working_schema))
         for name in names:
+            self._tables.pop((name, self.working_schema), None)
             if name in existing:
                 self.con.drop_table(name, database=self.working_schema)
 
@@ -234,8 +275,8 @@ class Warehouse:
         yield from reader
 
     def sql(self, expr: ir.Expr) -> str:
-        """The SQL the engine runs for an expression (for debug logs)."""
-        return str(ibis.to_sql(expr, dialect=self.traits.dialect or None))
+        """The SQL the engine runs for an expression (pretty, for debug logs)."""
+        return self.con.compile(expr, pretty=True)
 
 
 def _duckdb_path(url: str) -> str | None:
