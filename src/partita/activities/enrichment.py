@@ -257,15 +257,25 @@ def _join_collected(
     rows = rows.filter(*[rows[column].notnull() for column in link.on.values()])
     if collect.filter is not None:
         rows = filter_table(rows, parse_filter(collect.filter), sub)
-    nodes = [parse_expression(item.expr) for item in collect.order_by]
-    nodes += [parse_expression(column) for column in collect.columns]
-    wide, values = compile_values(rows, nodes, sub)
+    ordered = [parse_expression(item.expr) for item in collect.order_by]
+    copies = [parse_expression(column) for column in collect.columns]
+    wide, values = compile_values(rows, [*ordered, *copies], sub)
     prefix = f"__pf_c{index}"
     keys = {f"{prefix}_k{i}": wide[column] for i, column in enumerate(link.on.values())}
-    order = {f"{prefix}_o{i}": v for i, v in enumerate(values[: len(collect.order_by)])}
-    copied = {
-        f"{prefix}_v{i}": _aggregable(v) for i, v in enumerate(values[len(collect.order_by) :])
-    }
+    order = {f"{prefix}_o{i}": v for i, v in enumerate(values[: len(ordered)])}
+    # A copied value that is already a sort key (or the key) is read from that column: a
+    # narrower row to sort. Booleans get a copy of their own (``_aggregable``).
+    held = {Column((target.key,)): f"{prefix}_key", **dict(zip(ordered, order, strict=True))}
+    copied: dict[str, ir.Value] = {}
+    source_of: dict[str, str] = {}  # collected column -> the ranked column holding it
+    for i, (column, node, value) in enumerate(
+        zip(collect.columns, copies, values[len(ordered) :], strict=True)
+    ):
+        if node in held and not value.type().is_boolean():
+            source_of[column] = held[node]
+        else:
+            source_of[column] = f"{prefix}_v{i}"
+            copied[source_of[column]] = _aggregable(value)
     # Order and tie-break values get columns of their own first: Ibis merges repeated sort keys
     # of one window (``id desc`` then the tie-break's ``id``) and keeps the last direction.
     ranked = wide.select(
@@ -284,11 +294,9 @@ def _join_collected(
     first = ranked.filter(ranked[f"{prefix}_n"] < collect.count)
     position = first[f"{prefix}_n"]
     metrics = {}
-    names = dict(zip(collect.columns, copied, strict=True))
     for n, column, alias in collect.aliases():
-        value = first[names[column]]
-        picked = ibis.cases((position == n - 1, value)).max()
-        original = values[len(collect.order_by) + collect.columns.index(column)]
+        picked = ibis.cases((position == n - 1, first[source_of[column]])).max()
+        original = values[len(ordered) + collect.columns.index(column)]
         metrics[alias] = picked.cast(original.type()) if original.type().is_boolean() else picked
     grouped = first.group_by(list(keys)).aggregate(**metrics)
     pairs = zip(link.on, keys, strict=True)
