@@ -85,12 +85,7 @@ def _scale_grows(node: Expr | Filter) -> bool:
         return False
     if isinstance(node, Arith) and node.op == "*":
         return True
-    for item in dataclasses.fields(node):
-        child = getattr(node, item.name)
-        children = child if isinstance(child, tuple) else (child,)
-        if any(isinstance(c, (Expr, Filter)) and _scale_grows(c) for c in children):
-            return True
-    return False
+    return any(_scale_grows(child) for child in _children(node))
 
 
 def _split_inputs(activity: Enrichment, inputs: list[Input]) -> tuple[Input, Input | None]:
