@@ -17,6 +17,7 @@ from partita.engine import Engine
 from partita.model.campaign import Endpoint, parse_campaign
 from partita.model.datamodel import Link
 from partita.model.problems import InvalidInput
+from partita.model.states import LogLevel
 from tests.support import SQL, counts, problems, run_campaign, schema_of, table_rows
 
 CUSTOMERS = 4_000
@@ -401,6 +402,57 @@ transitions: [{from: all, to: en}, {from: en, to: e}]
         "WHERE c.country = 'FR'"
     )[0][0]
     assert 0 < sum(row[1] for row in expected) < everything
+
+
+def test_aggregates_of_one_link_share_one_grouped_query(engine: Engine, sql: SQL) -> None:
+    """Aggregates over purchases with different wheres (one through a one-link), repeated and
+    inside expressions with a dimension column, give the hand-written rows, and the working
+    table's SQL reads purchases once (one GROUP BY with a filter per aggregate)."""
+    report = run_campaign(
+        engine,
+        """
+name: shared
+activities:
+  - {id: some, type: build_audience, filter: "country in ('FR', 'US')"}
+  - id: en
+    type: enrichment
+    columns:
+      shoes_minus_books: "count(purchases where category = 'shoes') - count(purchases where category = 'books')"
+      na_spend: "sum(purchases.amount where store.region.name = 'NA')"
+      regular: "count(purchases where amount > 50 and purchased_at > days_ago(365)) > 2"
+      name_plus_shoes: "length(first_name) + count(purchases where category = 'shoes')"
+  - {id: e, type: end}
+transitions: [{from: some, to: en}, {from: en, to: e}]
+""",
+    )
+    names = ["id", "shoes_minus_books", "na_spend", "regular", "name_plus_shoes"]
+    expected = sql("""
+        SELECT c.id, coalesce(a.shoes, 0) - coalesce(a.books, 0), a.na_spend,
+               coalesce(a.regular, 0) > 2, length(c.first_name) + coalesce(a.shoes, 0)
+        FROM customers c LEFT JOIN (
+            SELECT p.customer_id,
+                   sum(CASE WHEN p.category = 'shoes' THEN 1 ELSE 0 END) AS shoes,
+                   sum(CASE WHEN p.category = 'books' THEN 1 ELSE 0 END) AS books,
+                   sum(CASE WHEN r.name = 'NA' THEN p.amount END) AS na_spend,
+                   sum(CASE WHEN p.amount > 50 AND p.purchased_at > current_date - 365
+                       THEN 1 ELSE 0 END) AS regular
+            FROM purchases p
+            LEFT JOIN stores s ON s.id = p.store_id
+            LEFT JOIN regions r ON r.id = s.region_id
+            GROUP BY p.customer_id) a ON a.customer_id = c.id
+        WHERE c.country IN ('FR', 'US')
+        ORDER BY c.id""")
+    assert rows_of(engine, report, "en", names) == expected
+    assert any(row[2] is not None for row in expected) and any(row[2] is None for row in expected)
+    assert {row[3] for row in expected} == {True, False}
+    assert any(row[1] > 0 for row in expected) and any(row[1] < 0 for row in expected)
+    (statement,) = [
+        line.details["sql"]
+        for line in engine.store.logs(execution_id=report["execution"], min_level=LogLevel.DEBUG)
+        if line.details and line.message.endswith("_en_out")
+    ]
+    assert statement.count('"purchases"') == 1
+    assert statement.count("GROUP BY") == 1
 
 
 # -- lookup -------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 Every added column is a left join on keys onto the population, so the rows stay what they
 were by construction:
 
-- ``columns``: filter-language value expressions, compiled together by
-  :func:`partita.filters.compile_values` (one join per one-link path, one grouped join per
-  many-link and ``where``);
+- ``columns``: filter-language value expressions. Every aggregate over one many-link is computed
+  by one grouped query over the link's rows, each with its ``where`` as a per-aggregate filter
+  (SQL ``FILTER (WHERE …)``), joined once; the rest is compiled by
+  :func:`partita.filters.compile_values` (one join per one-link path);
 - ``collect``: the linked rows numbered per population row (``row_number`` over the link's
   target columns), the first ``count`` pivoted by conditional aggregation, one grouped join
   per collect;
@@ -18,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -25,6 +27,7 @@ import ibis.expr.types as ir
 from partita.activities.base import CheckContext, Input, Output, Outputs, RunContext, ordering
 from partita.activities.checks import filter_problems
 from partita.filters import (
+    FilterContext,
     FilterError,
     compile_values,
     filter_table,
@@ -32,7 +35,7 @@ from partita.filters import (
     parse_filter,
 )
 from partita.filters import check as check_expression
-from partita.filters._ast import Aggregate, Arith, Expr, Filter
+from partita.filters._ast import Aggregate, Arith, Call, Column, Exists, Expr, Filter, Literal
 from partita.model.activities import Collect, Columns, Enrichment, Lookup
 from partita.model.activities.base import FILE_ROW_KEY, is_file_rows
 from partita.model.campaign import Endpoint
@@ -50,10 +53,12 @@ _SHOWN_KEYS = 5
 def run(ctx: RunContext, activity: Enrichment, inputs: list[Input]) -> Outputs:
     """The population with every alias added (same keys, same count)."""
     source, other = _split_inputs(activity, inputs)
-    population = _population(ctx, source)
     aliases = list(activity.columns)
     nodes = [parse_expression(activity.columns[alias]) for alias in aliases]
-    widened, values = compile_values(population, nodes, ctx.filter_context(source.dimension))
+    population = _population(ctx, source, _read_columns(ctx.model, source.dimension, activity))
+    fctx = ctx.filter_context(source.dimension)
+    aggregated, reading = _Aggregates(fctx).apply(population, nodes)
+    widened, values = compile_values(aggregated, reading, fctx)
     values = [_exact(node, value) for node, value in zip(nodes, values, strict=True)]
     table = widened.mutate(**dict(zip(aliases, values, strict=True))) if aliases else widened
     for index, collect in enumerate(activity.collect):
@@ -80,12 +85,7 @@ def _scale_grows(node: Expr | Filter) -> bool:
         return False
     if isinstance(node, Arith) and node.op == "*":
         return True
-    for item in dataclasses.fields(node):
-        child = getattr(node, item.name)
-        children = child if isinstance(child, tuple) else (child,)
-        if any(isinstance(c, (Expr, Filter)) and _scale_grows(c) for c in children):
-            return True
-    return False
+    return any(_scale_grows(child) for child in _children(node))
 
 
 def _split_inputs(activity: Enrichment, inputs: list[Input]) -> tuple[Input, Input | None]:
@@ -108,21 +108,137 @@ def _split_inputs(activity: Enrichment, inputs: list[Input]) -> tuple[Input, Inp
     return rest[0], others[0]
 
 
-def _population(ctx: RunContext, source: Input) -> ir.Table:
-    """The working table with its dimension's columns, by a left join on the key.
+def _population(ctx: RunContext, source: Input, wanted: set[str] | None = None) -> ir.Table:
+    """The working table with its dimension's columns (those in ``wanted``, default all), by a
+    left join on the key; the working table itself when it has every wanted column.
 
     Unlike :meth:`RunContext.population` no row is lost when a key left the dimension
     (its dimension columns are then NULL). Working-table columns win over dimension columns.
     """
     dimension = ctx.dimension(source.dimension)
     data = ctx.warehouse.table(dimension)
-    carried = set(source.table.columns)
-    joined_key = "__pf_dimension_key"
-    right = data.select(
-        data[dimension.key].name(joined_key), *[c for c in data.columns if c not in carried]
-    )
     table = source.table
+    carried = set(table.columns)
+    added = [c for c in data.columns if c not in carried and (wanted is None or c in wanted)]
+    if not added:
+        return table
+    joined_key = "__pf_dimension_key"
+    right = data.select(data[dimension.key].name(joined_key), *added)
     return table.left_join(right, table[source.key] == right[joined_key]).drop(joined_key)
+
+
+def _read_columns(model: DataModel, dimension: str, activity: Enrichment) -> set[str]:
+    """The population's columns the aliases, the collects and the lookup read."""
+    wanted: set[str] = set()
+    for text in activity.columns.values():
+        wanted |= _columns_read(parse_expression(text), model, dimension)
+    for collect in activity.collect:
+        wanted |= set(model.link(dimension, collect.link).on)
+    if activity.lookup is not None:
+        wanted |= set(activity.lookup.on)
+    return wanted
+
+
+def _columns_read(node: Expr | Filter, model: DataModel, dimension: str) -> set[str]:
+    """The columns of ``dimension`` an expression reads (a link reads its joining columns)."""
+    match node:
+        case Column(path=(name,)):
+            return {name}
+        case Column(path=(link, *_)) | Aggregate(link=link) | Exists(link=link):
+            return set(model.link(dimension, link).on)
+    found: set[str] = set()
+    for child in _children(node):
+        found |= _columns_read(child, model, dimension)
+    return found
+
+
+def _children(node: Expr | Filter) -> list[Expr | Filter]:
+    """The sub-expressions of a node, in field order."""
+    children: list[Expr | Filter] = []
+    for item in dataclasses.fields(node):
+        value = getattr(node, item.name)
+        for child in value if isinstance(value, tuple) else (value,):
+            if isinstance(child, (Expr, Filter)):
+                children.append(child)
+    return children
+
+
+class _Aggregates:
+    """The aggregates of some expressions, one grouped query per many-link.
+
+    ``apply`` joins them onto the population as helper columns and rewrites the expressions
+    to read those columns; an aggregate's ``where`` becomes the filter of that aggregate only,
+    so aggregates over one link with different ``where``s share one scan of the link's rows.
+    Aggregates inside a ``where`` or an ``exists`` are over another dimension's rows: they stay
+    with :func:`compile_values`.
+    """
+
+    def __init__(self, fctx: FilterContext) -> None:
+        self.fctx = fctx
+        self.helpers: dict[str, dict[Aggregate, str]] = {}  # link -> aggregate -> helper column
+
+    def apply(self, table: ir.Table, nodes: list[Expr]) -> tuple[ir.Table, list[Expr]]:
+        """``table`` with one left join per many-link, and ``nodes`` reading its columns."""
+        reading = [self._rewrite(node) for node in nodes]
+        for index, (name, helpers) in enumerate(self.helpers.items()):
+            link = self.fctx.model.link(self.fctx.dimension, name)
+            keys = {f"__pf_g{index}_k{i}": column for i, column in enumerate(link.on.values())}
+            grouped = self._grouped(link, helpers, keys)
+            on = [table[s] == grouped[k] for s, k in zip(link.on, keys, strict=True)]
+            table = table.left_join(grouped, on).drop(*keys)
+        return table, reading
+
+    def _rewrite(self, node: Expr) -> Expr:
+        """``node`` with each of its aggregates replaced by a read of its helper column."""
+        if isinstance(node, Aggregate):
+            if node.link not in self.helpers:
+                self.helpers[node.link] = {}
+            helpers = self.helpers[node.link]
+            if node not in helpers:
+                helpers[node] = f"__pf_g{list(self.helpers).index(node.link)}_m{len(helpers)}"
+            read = Column((helpers[node],))
+            if node.func in ("count", "count_distinct"):  # no rows: 0, not NULL
+                return Call("coalesce", (read, Literal(0)))
+            return read
+        if isinstance(node, Exists):
+            return node
+        changes: dict[str, Any] = {}
+        for item in dataclasses.fields(node):
+            value = getattr(node, item.name)
+            if isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
+                changes[item.name] = tuple(
+                    self._rewrite(v) if isinstance(v, Expr) else v for v in value
+                )
+            elif isinstance(value, Expr):
+                changes[item.name] = self._rewrite(value)
+        return dataclasses.replace(node, **changes) if changes else node
+
+    def _grouped(self, link: Link, helpers: dict[Aggregate, str], keys: dict[str, str]) -> ir.Table:
+        """One row per link value: every aggregate, each over the rows its ``where`` keeps."""
+        sub = self.fctx.over(link.target)
+        rows = self.fctx.table_of(link.target)
+        wheres = list(dict.fromkeys(a.where for a in helpers if a.where is not None))
+        columns = list(dict.fromkeys(a.column for a in helpers if a.column is not None))
+        wide, values = compile_values(rows, [*wheres, *columns], sub)
+        condition = dict(zip(wheres, values[: len(wheres)], strict=True))
+        value_of = dict(zip(columns, values[len(wheres) :], strict=True))
+        metrics = {}
+        for aggregate, helper in helpers.items():
+            where = None if aggregate.where is None else condition[aggregate.where]
+            if aggregate.column is None:
+                metrics[helper] = wide.count(where=where)
+            else:
+                metrics[helper] = _MEASURES[aggregate.func](value_of[aggregate.column], where)
+        return wide.group_by(**{k: wide[c] for k, c in keys.items()}).aggregate(**metrics)
+
+
+_MEASURES = {
+    "count_distinct": lambda value, where: value.nunique(where=where),
+    "sum": lambda value, where: value.sum(where=where),
+    "avg": lambda value, where: value.mean(where=where),
+    "min": lambda value, where: value.min(where=where),
+    "max": lambda value, where: value.max(where=where),
+}
 
 
 def _join_collected(
@@ -136,15 +252,25 @@ def _join_collected(
     rows = rows.filter(*[rows[column].notnull() for column in link.on.values()])
     if collect.filter is not None:
         rows = filter_table(rows, parse_filter(collect.filter), sub)
-    nodes = [parse_expression(item.expr) for item in collect.order_by]
-    nodes += [parse_expression(column) for column in collect.columns]
-    wide, values = compile_values(rows, nodes, sub)
+    ordered = [parse_expression(item.expr) for item in collect.order_by]
+    copies = [parse_expression(column) for column in collect.columns]
+    wide, values = compile_values(rows, [*ordered, *copies], sub)
     prefix = f"__pf_c{index}"
     keys = {f"{prefix}_k{i}": wide[column] for i, column in enumerate(link.on.values())}
-    order = {f"{prefix}_o{i}": v for i, v in enumerate(values[: len(collect.order_by)])}
-    copied = {
-        f"{prefix}_v{i}": _aggregable(v) for i, v in enumerate(values[len(collect.order_by) :])
-    }
+    order = {f"{prefix}_o{i}": v for i, v in enumerate(values[: len(ordered)])}
+    # A copied value that is already a sort key (or the key) is read from that column: a
+    # narrower row to sort. Booleans get a copy of their own (``_aggregable``).
+    held = {Column((target.key,)): f"{prefix}_key", **dict(zip(ordered, order, strict=True))}
+    copied: dict[str, ir.Value] = {}
+    source_of: dict[str, str] = {}  # collected column -> the ranked column holding it
+    for i, (column, node, value) in enumerate(
+        zip(collect.columns, copies, values[len(ordered) :], strict=True)
+    ):
+        if node in held and not value.type().is_boolean():
+            source_of[column] = held[node]
+        else:
+            source_of[column] = f"{prefix}_v{i}"
+            copied[source_of[column]] = _aggregable(value)
     # Order and tie-break values get columns of their own first: Ibis merges repeated sort keys
     # of one window (``id desc`` then the tie-break's ``id``) and keeps the last direction.
     ranked = wide.select(
@@ -163,11 +289,9 @@ def _join_collected(
     first = ranked.filter(ranked[f"{prefix}_n"] < collect.count)
     position = first[f"{prefix}_n"]
     metrics = {}
-    names = dict(zip(collect.columns, copied, strict=True))
     for n, column, alias in collect.aliases():
-        value = first[names[column]]
-        picked = ibis.cases((position == n - 1, value)).max()
-        original = values[len(collect.order_by) + collect.columns.index(column)]
+        picked = ibis.cases((position == n - 1, first[source_of[column]])).max()
+        original = values[len(ordered) + collect.columns.index(column)]
         metrics[alias] = picked.cast(original.type()) if original.type().is_boolean() else picked
     grouped = first.group_by(list(keys)).aggregate(**metrics)
     pairs = zip(link.on, keys, strict=True)

@@ -1,9 +1,10 @@
 """reconciliation: rows that came from outside (a loaded file) matched with rows of a dimension.
 
 One join in the warehouse finds every (inbound row, dimension row) pair where all rules hold;
-the pairs are stored once (a scratch table) and looked at with aggregates: an inbound row with
-several pairs is ambiguous (an error naming the rows), a dimension row reached by several
-inbound rows keeps the first (lowest key) and the log says how many were dropped.
+the pairs are stored once (a scratch table) and counted: an inbound row with several pairs is
+ambiguous (an error naming the rows); a dimension row reached by several inbound rows keeps the
+first (lowest key), and the log says how many were dropped (matched rows minus rows kept).
+The inbound rows are joined back only when ``out`` carries some of their columns.
 """
 
 from __future__ import annotations
@@ -58,11 +59,7 @@ def run(ctx: RunContext, activity: Reconciliation, inputs: list[Input]) -> Outpu
     pairs = ctx.scratch(left.join(right, conditions).select(_SOURCE, _TARGET))
 
     stats = (
-        pairs.aggregate(
-            pairs=pairs.count(),
-            sources=pairs[_SOURCE].nunique(),
-            targets=pairs[_TARGET].nunique(),
-        )
+        pairs.aggregate(pairs=pairs.count(), sources=pairs[_SOURCE].nunique())
         .to_pyarrow()
         .to_pylist()[0]
     )
@@ -73,23 +70,29 @@ def run(ctx: RunContext, activity: Reconciliation, inputs: list[Input]) -> Outpu
     ranked = pairs.mutate(
         __pf_rank=ibis.row_number().over(group_by=pairs[_TARGET], order_by=pairs[_SOURCE])
     )
-    dropped = stats["sources"] - stats["targets"]
-    if dropped:
-        _warn_duplicates(ctx, activity, source, ranked, dropped, label)
     kept = ranked.filter(ranked["__pf_rank"] == 0)
-
     carried = activity.carried(
         [c for c in rows.columns if c != source.key], source.key, dimension.key
     )
-    joined = kept.join(rows, kept[_SOURCE] == rows[source.key])
-    out = joined.select(
-        joined[_TARGET].name(dimension.key),
-        *[
-            (joined[_SOURCE] if column == source.key else joined[column]).name(name)
-            for name, column in carried
-        ],
+    joined = kept
+    if any(column != source.key for _, column in carried):  # inbound columns to carry
+        joined = kept.join(rows, kept[_SOURCE] == rows[source.key])
+    out = ctx.materialize(
+        "out",
+        joined.select(
+            joined[_TARGET].name(dimension.key),
+            *[
+                (joined[_SOURCE] if column == source.key else joined[column]).name(name)
+                for name, column in carried
+            ],
+        ),
+        activity.dimension,
     )
     matched = int(stats["sources"])
+    # Each matched row has one pair: the rows not kept matched a row an earlier one matched.
+    dropped = matched - int(out.count().to_pyarrow().as_py())
+    if dropped:
+        _warn_duplicates(ctx, activity, source, ranked, dropped, label)
     ctx.log(
         LogLevel.INFO,
         f"reconciliation matched {matched:,} of {source.count:,} rows of '{source.source}' "
