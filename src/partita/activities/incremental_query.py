@@ -61,7 +61,7 @@ def run(ctx: RunContext, activity: IncrementalQuery, inputs: list[Input]) -> Out
         out = ctx.materialize("out", rows, name)
         if ctx.mode == Mode.LIVE:
             _record(ctx, activity, history, out, dimension.key)
-    count = int(out.count().to_pyarrow().as_py())
+    count = int(ctx.warehouse.scalar(out.count()))
     if count:
         news = f"{count:,} new rows" + (f" {since}" if since else "")
     else:
@@ -111,7 +111,7 @@ def _by_history(
         return keys, None
     table = ctx.warehouse.working(history)
     earlier = table.filter(table[HISTORY_EXECUTION] != ctx.execution_id)
-    last = earlier[HISTORY_EXECUTION].max().to_pyarrow().as_py()
+    last = ctx.warehouse.scalar(earlier[HISTORY_EXECUTION].max())
     since = None if last is None else f"since execution {last}"
     return keys.anti_join(earlier, keys[key] == earlier[HISTORY_KEY]), since
 

@@ -90,7 +90,7 @@ def run(ctx: RunContext, activity: Reconciliation, inputs: list[Input]) -> Outpu
     )
     matched = int(stats["sources"])
     # Each matched row has one pair: the rows not kept matched a row an earlier one matched.
-    dropped = matched - int(out.count().to_pyarrow().as_py())
+    dropped = matched - int(ctx.warehouse.scalar(out.count()))
     if dropped:
         _warn_duplicates(ctx, activity, source, ranked, dropped, label)
     ctx.log(

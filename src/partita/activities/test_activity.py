@@ -30,7 +30,7 @@ def run(ctx: RunContext, activity: TestActivity, inputs: list[Input]) -> Outputs
     chosen: str | None = None
     for condition in activity.conditions:
         matched = filter_table(one_row, parse_filter(condition.when), fctx).count()
-        if int(matched.to_pyarrow().as_py()) > 0:
+        if int(ctx.warehouse.scalar(matched)) > 0:
             chosen = condition.name
             break
     if chosen is None and activity.default:

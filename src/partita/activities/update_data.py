@@ -38,9 +38,9 @@ def run(ctx: RunContext, activity: UpdateData, inputs: list[Input]) -> Outputs:
     target = writes.user_table(ctx.warehouse, activity.table, activity.database)
     keys = list(activity.key)
     staged = _stage(ctx, activity, source, target)
-    _check_keys(activity, staged, keys)
+    _check_keys(ctx, activity, staged, keys)
     matched = staged.semi_join(target, [staged[k] == target[k] for k in keys])
-    total, existing = _count(staged), _count(matched)
+    total, existing = _count(ctx, staged), _count(ctx, matched)
     if activity.mode == "insert" and existing:
         raise PartitaError(
             f"{_keys(existing)} already in table '{activity.table}', e.g. "
@@ -123,8 +123,8 @@ def _write(
         ) from exc
 
 
-def _count(table: ir.Table) -> int:
-    return int(table.count().to_pyarrow().as_py())
+def _count(ctx: RunContext, table: ir.Table) -> int:
+    return int(ctx.warehouse.scalar(table.count()))
 
 
 def _keys(count: int) -> str:
@@ -196,12 +196,14 @@ def _fits(kind: ColumnType, wanted: ColumnType) -> bool:
     return kind in _WIDENS.get(wanted, set())
 
 
-def _check_keys(activity: UpdateData, staged: ir.Table, keys: Sequence[str]) -> None:
+def _check_keys(
+    ctx: RunContext, activity: UpdateData, staged: ir.Table, keys: Sequence[str]
+) -> None:
     """No null key, and no key twice in the population."""
     condition = staged[keys[0]].isnull()
     for k in keys[1:]:
         condition = condition | staged[k].isnull()
-    nulls = _count(staged.filter(condition))
+    nulls = _count(ctx, staged.filter(condition))
     if nulls:
         names = ", ".join(activity.key[k] for k in keys)
         raise PartitaError(
@@ -211,7 +213,7 @@ def _check_keys(activity: UpdateData, staged: ir.Table, keys: Sequence[str]) -> 
         )
     groups = staged.group_by(list(keys)).agg(__pf_rows=staged.count())
     twice = groups.filter(groups["__pf_rows"] > 1)
-    duplicated = _count(twice)
+    duplicated = _count(ctx, twice)
     if duplicated:
         raise PartitaError(
             f"{_keys(duplicated)} appear{'s' if duplicated == 1 else ''} more than once in the "

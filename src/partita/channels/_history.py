@@ -128,7 +128,7 @@ class DeliveryHistory:
     def sync_events(self) -> int:
         """Append the tracking events the mirror does not have yet; how many."""
         mirror = self._table(EVENTS_TABLE, _EVENTS)
-        last = mirror.id.max().to_pyarrow().as_py()
+        last = self.warehouse.scalar(mirror.id.max())
         after = 0 if last is None else int(last)
         events = self.store.events(after_id=after)
         if not events:

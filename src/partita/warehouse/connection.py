@@ -231,17 +231,21 @@ class Warehouse:
         return name in self.con.list_tables(database=self.working_schema)
 
     def count(self, name: str) -> int:
-        """Number of rows of a working table.
+        """Number of rows of a working table."""
+        return int(self.scalar(self.working(name).count()))
 
-        A plain ``count(*)`` through the driver's cursor: Ibis's result conversion costs ten
-        times the count and imports pandas (0.2 s in a process's first task). Engines whose
-        raw results are not cursors (Spark) count through Ibis.
+    def scalar(self, expr: ir.Scalar) -> Any:
+        """The value of a scalar expression (a count, a max…).
+
+        Fetched through the driver's cursor: Ibis's result conversion costs ten times a count
+        and imports pandas (0.2 s in a process's first task). Engines whose raw results are
+        not cursors (Spark) go through Ibis.
         """
-        with self.con._safe_raw_sql(f"SELECT count(*) FROM {self._qualified(name)}") as result:
+        with self.con._safe_raw_sql(self.con.compile(expr)) as result:
             fetchone = getattr(result, "fetchone", None)
             if fetchone is not None:
-                return int(fetchone()[0])
-        return int(self.working(name).count().to_pyarrow().as_py())
+                return fetchone()[0]
+        return expr.to_pyarrow().as_py()
 
     def drop(self, names: Sequence[str]) -> None:
         """Drop working tables (absent ones are ignored)."""
