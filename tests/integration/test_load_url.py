@@ -218,8 +218,9 @@ def test_other_schemes_and_url_settings_are_refused(engine: Engine) -> None:
         with pytest.raises(InvalidInput) as raised:
             engine.validate(parse_campaign(load_campaign(url)))
         assert (
-            f"'{url}' is a {scheme}:// URL: load_file reads http:// and https:// URLs and file "
-            "paths only (copy the file to a folder or an http(s) server first)"
+            f"'{url}': {scheme}:// URLs are not supported; load_file reads http:// and "
+            "https:// URLs and file paths only (copy the file to a folder or an http(s) server "
+            "first)"
         ) in str(raised.value)
     engine.validate(parse_campaign(load_campaign("https://files.example/in_{date}.csv")))
     with pytest.raises(InvalidInput, match=re.escape("'headers' applies to an http(s) URL")):

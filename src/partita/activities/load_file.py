@@ -102,8 +102,9 @@ def source_problem(text: str) -> str | None:
     scheme = url_scheme(text)
     if scheme is not None and scheme not in URL_SCHEMES:
         return (
-            f"'{text}' is a {scheme}:// URL: load_file reads http:// and https:// URLs and "
-            "file paths only (copy the file to a folder or an http(s) server first)"
+            f"'{text}': {scheme}:// URLs are not supported; load_file reads http:// and "
+            "https:// URLs and file paths only (copy the file to a folder or an http(s) server "
+            "first)"
         )
     return path_problem(text)
 
