@@ -184,6 +184,10 @@ def test_connection_refused_and_timeout(
         f"cannot download {closed}: cannot connect ([Errno 111] Connection refused); check the "
         "URL and that the server is up"
     )
+    assert task_error(load(engine, "http:///in.csv")) == (
+        "cannot download http:///in.csv: not a valid URL (Request URL is missing an 'http://' "
+        "or 'https://' protocol.); check the URL"
+    )
     server = start(default=Reply(200, b"id\n1\n", delay=5.0))
     url = f"{server.url}/slow.csv"
     assert task_error(load(engine, url, "timeout: 0.3")) == (

@@ -1013,6 +1013,8 @@ def download(ctx: RunContext, activity: LoadFile, url: str, into: Path) -> int:
                 for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
                     out.write(chunk)
                     size += len(chunk)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+        raise LoadError(f"{failed}: not a valid URL ({error}); check the URL") from None
     except httpx.TooManyRedirects:
         raise LoadError(f"{failed}: too many redirects (a redirect loop?); check the URL") from None
     except httpx.TimeoutException:
