@@ -17,7 +17,7 @@ import pytest
 from partita.engine import Engine
 from partita.model.campaign import parse_campaign
 from partita.model.problems import InvalidInput
-from tests.channel_servers import HttpServers, Reply, free_port
+from tests.channel_servers import HttpServers, Reply, certificates, free_port
 from tests.integration.test_files import (
     BAD_COLUMNS,
     BAD_ROWS,
@@ -193,6 +193,35 @@ def test_connection_refused_and_timeout(
     assert task_error(load(engine, url, "timeout: 0.3")) == (
         f"cannot download {url}: no answer within 0.3 seconds; raise 'timeout' or try again later"
     )
+    assert downloads(project_dir) == []
+
+
+def test_https_with_a_private_authority(
+    engine: Engine,
+    project_dir: Path,
+    tmp_path: Path,
+    start: HttpServers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    authority = certificates()
+    server = start(default=Reply(200, b"id\n1\n"), ssl_context=authority.server_context())
+    url = f"{server.url}/in.csv"
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    error = task_error(load(engine, url))
+    # between the two: the place in Python's _ssl.c, which changes with the Python version
+    assert error.startswith(
+        f"cannot download {url}: the server's certificate is not trusted ([SSL: "
+        "CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer "
+        "certificate (_ssl.c:"
+    )
+    assert error.endswith(
+        "); if your own authority signed it, set the environment variable SSL_CERT_FILE to its "
+        "certificate (PEM file)"
+    )
+    pem = tmp_path / "ca.pem"
+    authority.ca.cert_pem.write_to_path(str(pem))
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    assert table_rows(engine, load(engine, url), "load1") == [{"_row": 1, "id": 1}]
     assert downloads(project_dir) == []
 
 

@@ -23,6 +23,7 @@ import datetime
 import io
 import os
 import re
+import ssl
 import sys
 import tempfile
 import threading
@@ -991,6 +992,16 @@ def _status_advice(status: int) -> str:
     return "check the URL"
 
 
+def _untrusted(error: BaseException) -> bool:
+    """True when a connection failed on the server's certificate."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def download(ctx: RunContext, activity: LoadFile, url: str, into: Path) -> int:
     """Stream ``url`` into the file ``into`` (a chunk at a time); the number of bytes."""
     failed = f"cannot download {url}"
@@ -1023,6 +1034,12 @@ def download(ctx: RunContext, activity: LoadFile, url: str, into: Path) -> int:
             "again later"
         ) from None
     except httpx.ConnectError as error:
+        if _untrusted(error):
+            raise LoadError(
+                f"{failed}: the server's certificate is not trusted ({error}); if your own "
+                "authority signed it, set the environment variable SSL_CERT_FILE to its "
+                "certificate (PEM file)"
+            ) from None
         raise LoadError(
             f"{failed}: cannot connect ({error}); check the URL and that the server is up"
         ) from None
