@@ -9,6 +9,9 @@ loads into DuckDB, PostgreSQL or any other engine, with the same rows.
 Rows that do not parse (wrong number of fields, a value that does not convert to its column's
 type, an unknown or repeated dimension key) go to the rejects table with their row number, raw
 text and reason. Past ``max_errors`` the task fails and every table it created is dropped.
+
+A ``path`` that is an http(s) URL is downloaded first, streamed to a temporary file under
+``.partita/downloads`` (removed afterwards, whatever happens), then read like a local file.
 """
 
 from __future__ import annotations
@@ -18,14 +21,19 @@ import codecs
 import csv
 import datetime
 import io
+import os
 import re
+import ssl
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,8 +44,10 @@ from partita.activities.base import CheckContext, Input, Output, Outputs, RunCon
 from partita.activities.checks import dimension_problem
 from partita.model.activities import LoadFile
 from partita.model.activities.base import FILE_ROW_KEY, IDENTIFIER, file_rows
+from partita.model.activities.files import URL_SCHEMES, url_scheme
 from partita.model.datamodel import ColumnType
 from partita.model.problems import PartitaError, Problem, suggestion
+from partita.model.project import _ENV_REFERENCE as ENV_REFERENCE
 from partita.model.states import LogLevel
 from partita.warehouse.files import BatchTable, Prefetch
 
@@ -47,6 +57,10 @@ BLOCK_BYTES = 8 << 20
 PARQUET_BATCH_ROWS = 100_000
 #: Bad rows quoted in the error message when there are too many.
 EXAMPLES = 5
+#: Bytes written at a time when a URL is downloaded.
+DOWNLOAD_CHUNK = 1 << 20
+#: Where downloads are kept while they are read, under the project folder.
+DOWNLOADS = Path(".partita") / "downloads"
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -83,8 +97,21 @@ def path_problem(text: str) -> str | None:
     return None
 
 
-def resolve_path(ctx: RunContext, text: str) -> tuple[Path, str]:
-    """The file a ``path`` setting names (placeholders replaced), and how to show it."""
+def source_problem(text: str) -> str | None:
+    """What is wrong with the ``path`` of load_file: a scheme other than http(s), or its
+    placeholders."""
+    scheme = url_scheme(text)
+    if scheme is not None and scheme not in URL_SCHEMES:
+        return (
+            f"'{text}': {scheme}:// URLs are not supported; load_file reads http:// and "
+            "https:// URLs and file paths only (copy the file to a folder or an http(s) server "
+            "first)"
+        )
+    return path_problem(text)
+
+
+def substitute(ctx: RunContext, text: str) -> str:
+    """A ``path`` setting with its placeholders replaced."""
     problem = path_problem(text)
     if problem is not None:
         raise PartitaError(problem)
@@ -97,7 +124,12 @@ def resolve_path(ctx: RunContext, text: str) -> tuple[Path, str]:
         _, _, pattern = name.partition(":")
         return today.strftime(pattern) if pattern else today.isoformat()
 
-    shown = _PLACEHOLDER.sub(replace, text)
+    return _PLACEHOLDER.sub(replace, text)
+
+
+def resolve_path(ctx: RunContext, text: str) -> tuple[Path, str]:
+    """The file a ``path`` setting names (placeholders replaced), and how to show it."""
+    shown = substitute(ctx, text)
     path = Path(shown).expanduser()
     if not path.is_absolute():
         path = ctx.root / path
@@ -931,9 +963,119 @@ class Load:
         )
 
 
+# -- URLs ----------------------------------------------------------------------------------------
+
+
+def request_headers(activity: LoadFile) -> dict[str, str]:
+    """The ``headers`` setting with ``${VAR}`` replaced from the environment."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise LoadError(
+                f"environment variable '{name}' (in header '{header}' of {activity.id}) is not "
+                "set: export it before running partita"
+            )
+        return os.environ[name]
+
+    headers: dict[str, str] = {}
+    for header, value in activity.headers.items():
+        headers[header] = ENV_REFERENCE.sub(replace, value)
+    return headers
+
+
+def _status_advice(status: int) -> str:
+    if status in (401, 403):
+        return "check the headers (the token) the server expects"
+    if status >= 500:
+        return "the server failed: try again later or ask its owner"
+    return "check the URL"
+
+
+def _untrusted(error: BaseException) -> bool:
+    """True when a connection failed on the server's certificate."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def download(ctx: RunContext, activity: LoadFile, url: str, into: Path) -> int:
+    """Stream ``url`` into the file ``into`` (a chunk at a time); the number of bytes."""
+    failed = f"cannot download {url}"
+    size = 0
+    try:
+        with (
+            httpx.Client(
+                headers=request_headers(activity),
+                timeout=activity.timeout,
+                follow_redirects=True,
+            ) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.is_error:
+                raise LoadError(
+                    f"{failed}: HTTP {response.status_code} {response.reason_phrase}; "
+                    f"{_status_advice(response.status_code)}"
+                )
+            with into.open("wb") as out:
+                for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                    out.write(chunk)
+                    size += len(chunk)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
+        raise LoadError(f"{failed}: not a valid URL ({error}); check the URL") from None
+    except httpx.TooManyRedirects:
+        raise LoadError(f"{failed}: too many redirects (a redirect loop?); check the URL") from None
+    except httpx.TimeoutException:
+        raise LoadError(
+            f"{failed}: no answer within {activity.timeout:g} seconds; raise 'timeout' or try "
+            "again later"
+        ) from None
+    except httpx.ConnectError as error:
+        if _untrusted(error):
+            raise LoadError(
+                f"{failed}: the server's certificate is not trusted ({error}); if your own "
+                "authority signed it, set the environment variable SSL_CERT_FILE to its "
+                "certificate (PEM file)"
+            ) from None
+        raise LoadError(
+            f"{failed}: cannot connect ({error}); check the URL and that the server is up"
+        ) from None
+    except httpx.HTTPError as error:
+        raise LoadError(f"{failed}: {error}") from None
+    if size == 0:
+        raise LoadError(f"{url} is empty (the server sent no bytes)")
+    ctx.log(LogLevel.INFO, f"load_file downloaded {size:,} bytes from {url}", {"bytes": size})
+    return size
+
+
 def run(ctx: RunContext, activity: LoadFile, inputs: list[Input]) -> Outputs:
-    """Stream the file into working tables ``out`` and ``rejects`` (an input only triggers)."""
-    path, shown = resolve_path(ctx, activity.path)
+    """Stream the file (downloaded first if it is a URL) into working tables ``out`` and
+    ``rejects`` (an input only triggers)."""
+    problem = source_problem(activity.path)
+    if problem is not None:
+        raise LoadError(problem)
+    if url_scheme(activity.path) is None:
+        path, shown = resolve_path(ctx, activity.path)
+        return _load(ctx, activity, path, shown)
+    url = substitute(ctx, activity.path)
+    folder = ctx.root / DOWNLOADS
+    folder.mkdir(parents=True, exist_ok=True)
+    # the temporary file ends with the URL's file name: its suffix tells the compression
+    name = PurePosixPath(urlsplit(url).path).name[-80:] or "download"
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f"{activity.id}-", suffix=f"-{name}")
+    os.close(handle)
+    path = Path(temporary)
+    try:
+        download(ctx, activity, url, path)
+        return _load(ctx, activity, path, url)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _load(ctx: RunContext, activity: LoadFile, path: Path, shown: str) -> Outputs:
     if not path.exists():
         raise LoadError(f"file {shown} does not exist (looked for {path})")
     if not path.is_file():
@@ -1007,7 +1149,7 @@ def _run(load: Load) -> Outputs:
         f"load_file read {loaded + load.bad_count:,} rows from {load.source.shown}: "
         f"{loaded:,} loaded, {load.bad_count:,} rejected",
         {
-            "path": str(load.source.path),
+            "path": load.source.shown if url_scheme(activity.path) else str(load.source.path),
             "columns": {t.name: t.type for t in load.targets},
         },
     )
@@ -1079,7 +1221,7 @@ def _keyed(load: Load, staging: str) -> tuple[Output, int]:
 def check(activity: LoadFile, ctx: CheckContext) -> list[Problem]:
     """The path's placeholders; the dimension, when the file carries its keys."""
     problems: list[Problem] = []
-    problem = path_problem(activity.path)
+    problem = source_problem(activity.path)
     if problem is not None:
         problems.append(Problem(problem, activity=activity.id, field="path"))
     if activity.dimension is None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import re
 from typing import ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,16 +29,33 @@ EXTENSIONS: dict[str, FileFormat] = {
     ".pq": "parquet",
 }
 COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
+#: A path that starts with a scheme (``https://``, ``s3://``…) is a URL.
+URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+#: The URL schemes load_file downloads.
+URL_SCHEMES = ("http", "https")
+
+
+def url_scheme(path: str) -> str | None:
+    """The scheme of a URL (lower case), None for a file path."""
+    match = URL_SCHEME.match(path)
+    return match.group(1).lower() if match else None
+
+
+def _name(path: str) -> str:
+    """The file name part whose extension tells the format: lower case, a URL's path without
+    its query, a compression suffix removed."""
+    name = (urlsplit(path).path if url_scheme(path) else path).lower()
+    for suffix in COMPRESSIONS:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
 
 
 def format_of(path: str, declared: FileFormat | None) -> FileFormat:
     """The declared format, else the one the file name's extension tells."""
     if declared is not None:
         return declared
-    name = path.lower()
-    for suffix in COMPRESSIONS:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
+    name = _name(path)
     for extension, kind in EXTENSIONS.items():
         if name.endswith(extension):
             return kind
@@ -47,11 +66,7 @@ def format_of(path: str, declared: FileFormat | None) -> FileFormat:
 
 def is_tsv(path: str) -> bool:
     """True when the file name ends in .tsv (tab-separated values)."""
-    name = path.lower()
-    for suffix in COMPRESSIONS:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return name.endswith(".tsv")
+    return _name(path).endswith(".tsv")
 
 
 class FileColumn(BaseModel):
@@ -74,10 +89,20 @@ class LoadFile(ActivityBase):
 
     type: Literal["load_file"] = "load_file"
     path: str = Field(
-        description="file path, relative to the project folder or absolute; {date}, "
-        "{date:%Y%m%d} and {execution} are replaced; .gz/.bz2 files are decompressed"
+        description="file path, relative to the project folder or absolute, or an http(s) URL; "
+        "{date}, {date:%Y%m%d} and {execution} are replaced; .gz/.bz2 files are decompressed"
     )
     format: FileFormat | None = Field(default=None, description="default: from the extension")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="URL only: HTTP request headers (name -> value); ${VAR} in a value is read "
+        "from the environment when the file is downloaded, e.g. 'Bearer ${FEED_TOKEN}'",
+    )
+    timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="URL only: seconds to wait for the connection and for each piece of data",
+    )
     columns: list[FileColumn] = Field(
         default_factory=list, description="declared columns; empty: names and types inferred"
     )
@@ -161,6 +186,10 @@ class LoadFile(ActivityBase):
         if (self.dimension is None) != (self.key is None):
             raise ValueError("'dimension' and 'key' go together: the file column holding keys")
         format_of(self.path, self.format)
+        if url_scheme(self.path) is None:
+            for setting in ("headers", "timeout"):
+                if setting in self.model_fields_set:
+                    raise ValueError(f"'{setting}' applies to an http(s) URL, not a file path")
         names = [c.name for c in self.columns]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
