@@ -47,7 +47,7 @@ from partita.model.activities.base import FILE_ROW_KEY, IDENTIFIER, file_rows
 from partita.model.activities.files import URL_SCHEMES, url_scheme
 from partita.model.datamodel import ColumnType
 from partita.model.problems import PartitaError, Problem, suggestion
-from partita.model.project import _ENV_REFERENCE as ENV_REFERENCE
+from partita.model.project import ENV_REFERENCE
 from partita.model.states import LogLevel
 from partita.warehouse.files import BatchTable, Prefetch
 

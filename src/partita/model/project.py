@@ -17,7 +17,8 @@ from partita.model.pydantic_problems import problems_from_validation
 from partita.model.yamlio import Document, load_yaml
 
 PROJECT_FILE = "partita.yaml"
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: ``${NAME}`` in a setting: replaced by the environment variable NAME.
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: The shortest tracking secret accepted, in bytes (UTF-8).
 MIN_SECRET_BYTES = 16
@@ -139,7 +140,7 @@ def _substitute_env(
                 return ""
             return os.environ[name]
 
-        return _ENV_REFERENCE.sub(replace, value)
+        return ENV_REFERENCE.sub(replace, value)
     if isinstance(value, dict):
         return {k: _substitute_env(v, [*path, k], missing) for k, v in value.items()}
     if isinstance(value, list):
