@@ -31,6 +31,7 @@ from partita.channels._messages import (
     WebhookRequest,
     html_to_text,
     message_id,
+    mime_bytes,
     to_mime,
 )
 from partita.channels._templates import (
@@ -106,6 +107,7 @@ __all__ = [
     "idempotency_key",
     "message_id",
     "message_variables",
+    "mime_bytes",
     "normalize_phone",
     "provider_problem",
     "retry",

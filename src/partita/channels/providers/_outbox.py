@@ -18,7 +18,7 @@ from partita.channels._messages import (
     PushMessage,
     SmsMessage,
     WebhookRequest,
-    to_mime,
+    mime_bytes,
 )
 from partita.channels.providers._base import FatalError, PermanentError, SendResult
 
@@ -55,10 +55,9 @@ class OutboxProvider:
         """Write the message (atomically: a reader never sees half a file)."""
         if isinstance(message, EmailMessage):
             try:
-                mime = to_mime(message)
+                content, message_id = mime_bytes(message)
             except (ValueError, TypeError) as error:
                 raise PermanentError(f"the message cannot be written as MIME: {error}") from None
-            content, message_id = mime.as_bytes(), str(mime["Message-ID"])
         else:
             record = {"type": type(message).__name__, **dataclasses.asdict(message)}
             content = json.dumps(record, ensure_ascii=False, indent=2, default=dict).encode()

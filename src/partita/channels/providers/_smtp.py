@@ -20,7 +20,7 @@ import threading
 from email.utils import getaddresses
 from typing import Literal, Self
 
-from partita.channels._messages import MIME_POLICY, MIME_POLICY_UTF8, EmailMessage, to_mime
+from partita.channels._messages import EmailMessage, mime_bytes
 from partita.channels.providers._base import (
     FatalError,
     InDoubtError,
@@ -190,14 +190,13 @@ class SmtpProvider:
         """Send one message; its ``Message-ID`` is the result's id."""
         if self._closed:
             raise FatalError("the SMTP provider is closed")
-        try:
-            mime = to_mime(message)
-        except (ValueError, TypeError) as error:
-            raise PermanentError(f"the message cannot be written as MIME: {error}") from None
         recipient = _address(message.to, "recipient")
         sender = _address(self.envelope_from or message.from_, "sender")
         utf8 = not (recipient.isascii() and sender.isascii())
-        data = mime.as_bytes(policy=MIME_POLICY_UTF8 if utf8 else MIME_POLICY)
+        try:
+            data, message_id = mime_bytes(message, utf8=utf8)
+        except (ValueError, TypeError) as error:
+            raise PermanentError(f"the message cannot be written as MIME: {error}") from None
         conn = self._idle.get()
         try:
             reused = conn is not None
@@ -226,7 +225,7 @@ class SmtpProvider:
                 _close(conn)
                 conn = None
             self._idle.put(conn)
-        return SendResult(str(mime["Message-ID"]))
+        return SendResult(message_id)
 
     def _transact(
         self, conn: smtplib.SMTP, sender: str, recipient: str, data: bytes, utf8: bool
