@@ -171,47 +171,67 @@ _QP_HEX = [b"=%02X" % byte for byte in range(256)]
 _BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))
 
 
-def _qp_body(text: str) -> bytes:
-    """``text`` in UTF-8 as a quoted-printable body with CRLF line ends, byte for byte what
-    the email package writes for ``set_content(text, cte="quoted-printable")``
-    (``email.quoprimime.body_encode``): lines of at most 78 characters (the policy's
-    ``max_line_length``), cut with a soft break, an escape never split."""
-    data = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
-    data = data.replace(b"=", b"=3D")
-    for byte in set(data.translate(None, _QP_SAFE)):  # one pass per distinct byte to escape
-        data = data.replace(bytes((byte,)), _QP_HEX[byte])
+def _qp_line(line: bytes) -> bytes:
+    """One line (without its line break) quoted-printable, as ``email.quoprimime.body_encode``
+    writes it: escaped, cut in pieces of at most 78 characters (the policy's
+    ``max_line_length``) with soft breaks, an escape never split, end whitespace quoted."""
+    line = line.replace(b"=", b"=3D")
+    for byte in set(line.translate(None, _QP_SAFE)):  # one pass per distinct byte to escape
+        line = line.replace(bytes((byte,)), _QP_HEX[byte])
+    size = len(line)
+    if size <= 78 and (not line or line[-1] not in (32, 9)):
+        return line
     out: list[bytes] = []
     append = out.append
-    for line in data.split(b"\n")[:-1]:  # the body ends with a line break
-        size = len(line)
-        if size <= 78 and (not line or line[-1] not in (32, 9)):
-            append(line)
-            continue
-        start = 0
-        laststart = size - 79
-        while start <= laststart:  # pieces of at most 77 characters and a soft break
-            stop = start + 77
-            if line[stop - 2] == 61:  # "=": never split an escape
-                append(line[start : stop - 1])
-                start = stop - 2
-            elif line[stop - 1] == 61:
-                append(line[start:stop])
-                start = stop - 1
-            else:
-                append(line[start:stop] + b"=")
-                start = stop
-        if line[-1] in (32, 9):  # whitespace at the end of a line is quoted
-            last = line[-1:]
-            room = start - laststart
-            if room >= 3:
-                tail = _QP_HEX[last[0]]
-            elif room == 2:
-                tail = last + b"=\r\n"
-            else:
-                tail = b"=\r\n" + _QP_HEX[last[0]]
-            append(line[start:-1] + tail)
+    start = 0
+    laststart = size - 79
+    while start <= laststart:  # pieces of at most 77 characters and a soft break
+        stop = start + 77
+        if line[stop - 2] == 61:  # "=": never split an escape
+            append(line[start : stop - 1])
+            start = stop - 2
+        elif line[stop - 1] == 61:
+            append(line[start:stop])
+            start = stop - 1
         else:
-            append(line[start:])
+            append(line[start:stop] + b"=")
+            start = stop
+    if line[-1] in (32, 9):  # whitespace at the end of a line is quoted
+        last = line[-1:]
+        room = start - laststart
+        if room >= 3:
+            tail = _QP_HEX[last[0]]
+        elif room == 2:
+            tail = last + b"=\r\n"
+        else:
+            tail = b"=\r\n" + _QP_HEX[last[0]]
+        append(line[start:-1] + tail)
+    else:
+        append(line[start:])
+    return b"\r\n".join(out)
+
+
+#: Encoded lines by line: the lines of a template's static text are the same in every message.
+_QP_LINES: dict[bytes, bytes] = {}
+_QP_LINES_MAX = 8192  # entries (lines up to _QP_LINE_CACHED bytes): cleared when full
+_QP_LINE_CACHED = 1000
+
+
+def _qp_body(text: str) -> bytes:
+    """``text`` in UTF-8 as a quoted-printable body with CRLF line ends, byte for byte what
+    the email package writes for ``set_content(text, cte="quoted-printable")``."""
+    cache = _QP_LINES
+    out: list[bytes] = []
+    append = out.append
+    for line in text.encode("utf-8").splitlines() or [b""]:
+        encoded = cache.get(line)
+        if encoded is None:
+            encoded = _qp_line(line)
+            if len(line) <= _QP_LINE_CACHED:
+                if len(cache) >= _QP_LINES_MAX:
+                    cache.clear()
+                cache[line] = encoded
+        append(encoded)
     append(b"")
     return b"\r\n".join(out)
 
