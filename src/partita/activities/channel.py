@@ -25,8 +25,13 @@ ledger keeps what was done: the next run continues from it and never sends a rec
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -564,7 +569,9 @@ def _send(
     rules: ExclusionRules,
     outcomes: BatchTable,
 ) -> dict[str, Any]:
-    """Live: the ledger protocol, batch after batch."""
+    """Live: the ledger protocol, batch after batch. For a large audience worker processes
+    make the messages (render, and encode when the provider can) while the first ones of the
+    batch are already being handed off."""
     provider = built.provider
     recovered = ledger.recover(provider.idempotent)
     if recovered:
@@ -576,20 +583,30 @@ def _send(
             {"recovered": recovered},
         )
     pace = _Pace(activity.rate_limit)
-    hand_off = _HandOff(ctx, activity, composer, ledger, provider.send, pace)
-    for rows in _pages(eligible, source.key, activity.batch_size):
-        by_key = {str(row[source.key]): row for row in rows}
-        recipients = []
-        for recipient, row in by_key.items():
-            address = _address_of(activity, rules, row)
-            invalid = rules.address is not None and address is None
-            shown = address if address is not None else _raw(row, rules)
-            recipients.append(Recipient(recipient, shown, INVALID_ADDRESS if invalid else None))
-        queued = [r for r in ledger.queue(recipients) if r.state == DeliveryState.QUEUED]
-        hand_off.deliver([(r, by_key[r.recipient_key]) for r in queued])
-        _record_outcomes(outcomes, ledger.rows(list(by_key)))
-        if ctx.should_stop():
-            raise Interrupted()
+    send = getattr(provider, "send_prepared", provider.send)
+    hand_off = _HandOff(ctx, activity, ledger, send, pace)
+    inline = _Maker(composer, provider)
+    workers = _workers(activity, eligible)
+    maker: _Maker | _MakerPool = inline
+    if workers > 1:
+        maker = _MakerPool(workers, activity, composer.sender, ctx.channels, ctx.root)
+    try:
+        for rows in _pages(eligible, source.key, activity.batch_size):
+            by_key = {str(row[source.key]): row for row in rows}
+            recipients = []
+            for recipient, row in by_key.items():
+                address = _address_of(activity, rules, row)
+                invalid = rules.address is not None and address is None
+                shown = address if address is not None else _raw(row, rules)
+                recipients.append(Recipient(recipient, shown, INVALID_ADDRESS if invalid else None))
+            queued = [r for r in ledger.queue(recipients) if r.state == DeliveryState.QUEUED]
+            hand_off.deliver(maker.made(_items(queued, by_key, ctx.variables)))
+            _record_outcomes(outcomes, ledger.rows(list(by_key)))
+            if ctx.should_stop():
+                raise Interrupted()
+    finally:
+        if isinstance(maker, _MakerPool):
+            maker.close()
     for _ in range(PASSES):  # rows a transient error left in the queue
         waiting = ledger.store.deliveries(
             ledger.execution_id, ledger.activity_id, states=[DeliveryState.QUEUED]
@@ -599,9 +616,8 @@ def _send(
         time.sleep(0.5)
         for page in _chunks(waiting, activity.batch_size):
             found = _rows_of(eligible, source.key, [r.recipient_key for r in page])
-            hand_off.deliver(
-                [(r, found[r.recipient_key]) for r in page if r.recipient_key in found]
-            )
+            present = [r for r in page if r.recipient_key in found]
+            hand_off.deliver(inline.made(_items(present, found, ctx.variables)))
             if ctx.should_stop():
                 raise Interrupted()
     left = ledger.store.deliveries(
@@ -613,6 +629,15 @@ def _send(
             f"(transient provider errors; the last: {left[-1].error}): resume to try again"
         )
     return hand_off.tally()
+
+
+def _items(
+    records: list[DeliveryRecord],
+    rows: Mapping[str, Mapping[str, Any]],
+    variables: Mapping[str, Any],
+) -> list[tuple[DeliveryRecord, dict[str, object]]]:
+    """Each queued row with what its templates see."""
+    return [(r, message_row(rows[r.recipient_key], r.idempotency_key, variables)) for r in records]
 
 
 def _chunks(items: list[DeliveryRecord], size: int) -> Iterator[list[DeliveryRecord]]:
@@ -630,58 +655,180 @@ def _raw(row: Mapping[str, Any], rules: ExclusionRules) -> str | None:
     return None if value is None else str(value)[:1000]
 
 
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A queued delivery with its message, made (rendered, and prepared by the provider when it
+    can: ``prepare``), or why it could not be: a template failed on the row (``render_error``),
+    or the provider refused the message as written (``rejected``)."""
+
+    record: DeliveryRecord
+    message: Any = None
+    render_error: str | None = None
+    rejected: str | None = None
+
+
+class _Maker:
+    """Makes the messages of queued deliveries, in this process."""
+
+    def __init__(self, composer: Composer, provider: Any) -> None:
+        self.composer = composer
+        self.prepare: Callable[[Any], Any] | None = getattr(provider, "prepare", None)
+
+    def make(self, items: list[tuple[DeliveryRecord, dict[str, object]]]) -> list[_Ready]:
+        """One :class:`_Ready` per (row, what its templates see), in order."""
+        made: list[_Ready] = []
+        compose = self.composer.compose
+        prepare = self.prepare
+        for record, row in items:
+            try:
+                message = compose(record.address, row, record.idempotency_key)
+            except TemplateError as error:
+                made.append(_Ready(record, render_error=error.problem.message))
+                continue
+            if prepare is not None:
+                try:
+                    message = prepare(message)
+                except PermanentError as error:
+                    made.append(_Ready(record, rejected=error.message))
+                    continue
+            made.append(_Ready(record, message))
+        return made
+
+    def made(self, items: list[tuple[DeliveryRecord, dict[str, object]]]) -> Iterator[_Ready]:
+        """The messages, one at a time, made as they are asked for."""
+        for start in range(0, len(items), IN_FLIGHT):
+            yield from self.make(items[start : start + IN_FLIGHT])
+
+
+#: Audiences from this size get worker processes to make their messages (starting them costs
+#: about a second); ``POOL_CHUNK`` items go to a worker at a time.
+POOL_FROM = 5_000
+POOL_CHUNK = 2 * IN_FLIGHT
+_WORKER_MAKER: _Maker | None = None
+
+
+def _workers(activity: ChannelBase, eligible: ir.Table) -> int:
+    """How many worker processes make the messages: one per core for a large audience
+    (at most 4), else none (1: in this process)."""
+    cores = min(4, os.cpu_count() or 1)
+    if cores < 2 or (activity.rate_limit is not None and activity.rate_limit < 1_000):
+        return 1
+    count = int(eligible.count().to_pyarrow().as_py())
+    return cores if count >= POOL_FROM else 1
+
+
+def _start_worker(
+    activity: ChannelBase,
+    sender: str | None,
+    channels: Mapping[str, Mapping[str, Any]],
+    root: Path,
+) -> None:
+    global _WORKER_MAKER
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a killed task leaves no worker behind
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+    built = build_provider(activity.provider_name(), activity.kind, channels, root)
+    _WORKER_MAKER = _Maker(Composer.of(activity, sender), built.provider)
+
+
+def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()  # returns when the task's process is gone
+    os._exit(1)
+
+
+def _make_in_worker(items: list[tuple[DeliveryRecord, dict[str, object]]]) -> list[_Ready]:
+    assert _WORKER_MAKER is not None, "the worker was not started"
+    return _WORKER_MAKER.make(items)
+
+
+class _MakerPool:
+    """Makes the messages in ``workers`` processes (spawned: the warehouse and store
+    connections of this one are not shared). A batch is cut in chunks that the workers make
+    while the chunks before are handed off; at most one batch is in memory."""
+
+    def __init__(
+        self,
+        workers: int,
+        activity: ChannelBase,
+        sender: str | None,
+        channels: Mapping[str, Mapping[str, Any]],
+        root: Path,
+    ) -> None:
+        self.pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(activity, sender, dict(channels), root),
+        )
+
+    def made(self, items: list[tuple[DeliveryRecord, dict[str, object]]]) -> Iterator[_Ready]:
+        """The messages in order, ``POOL_CHUNK`` at a time as the workers finish them."""
+        futures = [
+            self.pool.submit(_make_in_worker, items[start : start + POOL_CHUNK])
+            for start in range(0, len(items), POOL_CHUNK)
+        ]
+        for future in futures:
+            yield from future.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 class _HandOff:
-    """Sends queued ledger rows, ``IN_FLIGHT`` at a time: the group is marked ``sending`` in
-    one commit before any of its messages is handed to the provider, and its outcomes are
-    recorded in one commit after. A crash in between leaves at most one group in doubt."""
+    """Sends made messages of queued ledger rows, ``IN_FLIGHT`` at a time: the group is marked
+    ``sending`` in one commit before any of its messages is handed to the provider, and its
+    outcomes are recorded in one commit after. A crash in between leaves at most one group in
+    doubt."""
 
     def __init__(
         self,
         ctx: RunContext,
         activity: ChannelBase,
-        composer: Composer,
         ledger: Ledger,
         send: Callable[[Any], Any],
         pace: _Pace,
     ) -> None:
         self.ctx = ctx
         self.activity = activity
-        self.composer = composer
         self.ledger = ledger
         self.send = send
         self.pace = pace
         self.counts = {"sent": 0, "failed": 0, "in_doubt": 0, "retried": 0}
 
-    def deliver(self, pairs: list[tuple[DeliveryRecord, Mapping[str, Any]]]) -> None:
-        """Hand off every (queued row, its recipient's row)."""
+    def deliver(self, made: Iterable[_Ready]) -> None:
+        """Hand off every made message (in groups, as they come)."""
         size = IN_FLIGHT
         if self.activity.rate_limit:  # a group is at most about a second of sending
             size = max(1, min(IN_FLIGHT, int(self.activity.rate_limit)))
-        for start in range(0, len(pairs), size):
-            self._group(pairs[start : start + size])
+        them = iter(made)
+        while group := list(itertools.islice(them, size)):
+            self._group(group)
 
-    def _group(self, pairs: list[tuple[DeliveryRecord, Mapping[str, Any]]]) -> None:
-        ready: list[tuple[DeliveryRecord, Any]] = []
-        broken: list[tuple[DeliveryRecord, str]] = []
-        for record, row in pairs:
-            try:
-                message = self.composer.compose(
-                    record.address,
-                    message_row(row, record.idempotency_key, self.ctx.variables),
-                    record.idempotency_key,
+    def _group(self, made: list[_Ready]) -> None:
+        taken = self.ledger.begin_many([item.record for item in made])
+        outcomes: list[Outcome] = []
+        pending: list[tuple[DeliveryRecord, Any]] = []
+        for item in made:
+            if item.record.id not in taken:
+                continue
+            if item.render_error is not None:
+                outcomes.append(
+                    Outcome(
+                        item.record,
+                        DeliveryState.FAILED,
+                        reason="render_error",
+                        error=item.render_error,
+                    )
                 )
-            except TemplateError as error:
-                broken.append((record, error.problem.message))
+            elif item.rejected is not None:
+                outcomes.append(
+                    Outcome(
+                        item.record, DeliveryState.FAILED, reason="rejected", error=item.rejected
+                    )
+                )
             else:
-                ready.append((record, message))
-        taken = self.ledger.begin_many([r for r, _ in ready] + [r for r, _ in broken])
-        outcomes = [
-            Outcome(record, DeliveryState.FAILED, reason="render_error", error=text)
-            for record, text in broken
-            if record.id in taken
-        ]
+                pending.append((item.record, item.message))
         self.counts["failed"] += len(outcomes)
-        pending = [(record, message) for record, message in ready if record.id in taken]
         done = 0
         try:
             for record, message in pending:

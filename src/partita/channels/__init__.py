@@ -33,6 +33,7 @@ from partita.channels._messages import (
     WebhookRequest,
     html_to_text,
     message_id,
+    mime_bytes,
     to_mime,
 )
 from partita.channels._templates import (
@@ -112,6 +113,7 @@ __all__ = [
     "idempotency_key",
     "message_id",
     "message_variables",
+    "mime_bytes",
     "normalize_phone",
     "provider_problem",
     "retry",

@@ -11,11 +11,15 @@ import datetime as dt
 import email.message
 import email.policy
 import email.utils
+import functools
 import hashlib
+import random
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -93,10 +97,15 @@ MIME_POLICY = email.policy.SMTP.clone(refold_source="none")
 MIME_POLICY_UTF8 = email.policy.SMTPUTF8.clone(refold_source="none")
 
 
+@functools.lru_cache(maxsize=64)
+def _domain_of(sender: str) -> str:
+    return email.utils.parseaddr(sender)[1].rpartition("@")[2] or "partita.invalid"
+
+
 def message_id(message: EmailMessage) -> str:
     """The ``Message-ID`` of ``message``: derived from its idempotency key (so a resend carries
     the same one), random without a key; at the domain of the sender."""
-    domain = email.utils.parseaddr(message.from_)[1].rpartition("@")[2] or "partita.invalid"
+    domain = _domain_of(message.from_)
     if message.idempotency_key is None:
         return email.utils.make_msgid(domain=domain)
     digest = hashlib.sha256(message.idempotency_key.encode("utf-8")).hexdigest()[:32]
@@ -138,6 +147,182 @@ def to_mime(
     if message.html is not None:
         mime.add_alternative(message.html, subtype="html", cte="quoted-printable")
     return mime
+
+
+# -- MIME bytes, fast -------------------------------------------------------------------------
+#
+# ``to_mime(message).as_bytes()`` builds a tree of header objects and re-encodes every part with
+# the pure-Python quoted-printable encoder: about 2 ms for a 15 KB HTML email, the bulk of a
+# send. ``mime_bytes`` writes the same bytes directly: headers whose value is plain ASCII that
+# fits on one line are written as they are (the email package writes them unchanged), every
+# other header goes through the policy exactly as ``as_bytes`` does, and the bodies are
+# encoded by ``_qp_body``, which gives what ``email.quoprimime.body_encode`` gives. Messages
+# with headers the email package would move into a part (``Content-*``) take the slow path.
+
+_PLAIN_WORDS = r"[\x21-\x7e]+(?: [\x21-\x7e]+)*"
+_PLAIN_TEXT = re.compile(_PLAIN_WORDS)
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_ADDRESS = re.compile(rf"{_ADDR_SPEC}|[A-Za-z0-9]+(?: [A-Za-z0-9]+)* <{_ADDR_SPEC}>")
+_ADDRESS_HEADERS = frozenset({"from", "to", "reply-to"})
+#: Bytes quoted-printable leaves as they are in a body (``=`` is escaped first, on its own).
+_QP_SAFE = bytes([9, 10, *range(0x20, 0x7F)])
+_QP_HEX = [b"=%02X" % byte for byte in range(256)]
+_BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))
+
+
+def _qp_line(line: bytes) -> bytes:
+    """One line (without its line break) quoted-printable, as ``email.quoprimime.body_encode``
+    writes it: escaped, cut in pieces of at most 78 characters (the policy's
+    ``max_line_length``) with soft breaks, an escape never split, end whitespace quoted."""
+    line = line.replace(b"=", b"=3D")
+    for byte in set(line.translate(None, _QP_SAFE)):  # one pass per distinct byte to escape
+        line = line.replace(bytes((byte,)), _QP_HEX[byte])
+    size = len(line)
+    if size <= 78 and (not line or line[-1] not in (32, 9)):
+        return line
+    out: list[bytes] = []
+    append = out.append
+    start = 0
+    laststart = size - 79
+    while start <= laststart:  # pieces of at most 77 characters and a soft break
+        stop = start + 77
+        if line[stop - 2] == 61:  # "=": never split an escape
+            append(line[start : stop - 1])
+            start = stop - 2
+        elif line[stop - 1] == 61:
+            append(line[start:stop])
+            start = stop - 1
+        else:
+            append(line[start:stop] + b"=")
+            start = stop
+    if line[-1] in (32, 9):  # whitespace at the end of a line is quoted
+        last = line[-1:]
+        room = start - laststart
+        if room >= 3:
+            tail = _QP_HEX[last[0]]
+        elif room == 2:
+            tail = last + b"=\r\n"
+        else:
+            tail = b"=\r\n" + _QP_HEX[last[0]]
+        append(line[start:-1] + tail)
+    else:
+        append(line[start:])
+    return b"\r\n".join(out)
+
+
+#: Encoded lines by line: the lines of a template's static text are the same in every message.
+_QP_LINES: dict[bytes, bytes] = {}
+_QP_LINES_MAX = 8192  # entries (lines up to _QP_LINE_CACHED bytes): cleared when full
+_QP_LINE_CACHED = 1000
+
+
+def _qp_body(text: str) -> bytes:
+    """``text`` in UTF-8 as a quoted-printable body with CRLF line ends, byte for byte what
+    the email package writes for ``set_content(text, cte="quoted-printable")``."""
+    cache = _QP_LINES
+    out: list[bytes] = []
+    append = out.append
+    for line in text.encode("utf-8").splitlines() or [b""]:
+        encoded = cache.get(line)
+        if encoded is None:
+            encoded = _qp_line(line)
+            if len(line) <= _QP_LINE_CACHED:
+                if len(cache) >= _QP_LINES_MAX:
+                    cache.clear()
+                cache[line] = encoded
+        append(encoded)
+    append(b"")
+    return b"\r\n".join(out)
+
+
+def _header(policy: email.policy.EmailPolicy[Any], name: str, value: str) -> bytes:
+    """One header line as ``as_bytes`` writes it."""
+    plain = _PLAIN_ADDRESS if name.lower() in _ADDRESS_HEADERS else _PLAIN_TEXT
+    if (
+        len(name) + len(value) <= 76
+        and name.isascii()
+        and "=?" not in value
+        and plain.fullmatch(value)
+    ):
+        return f"{name}: {value}\r\n".encode("ascii")
+    stored_name, stored = policy.header_store_parse(name, value)
+    return policy.fold_binary(stored_name, stored)
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_header(policy: email.policy.EmailPolicy[Any], name: str, value: str) -> bytes:
+    return _header(policy, name, value)
+
+
+_TEXT_PART = (
+    b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
+)
+_HTML_PART = b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\nMIME-Version: 1.0\r\n'
+
+
+def mime_bytes(
+    message: EmailMessage, *, date: dt.datetime | None = None, utf8: bool = False
+) -> tuple[bytes, str]:
+    """``message`` as the bytes of :func:`to_mime` (written with ``MIME_POLICY``, or with
+    ``MIME_POLICY_UTF8`` when ``utf8``), and its ``Message-ID``; only the MIME boundary, which
+    is random, differs. ValueError as for to_mime."""
+    policy = MIME_POLICY_UTF8 if utf8 else MIME_POLICY
+    if any(name.lower().startswith("content-") for name in message.headers):
+        mime = to_mime(message, date=date)
+        return mime.as_bytes(policy=policy), str(mime["Message-ID"])
+    identifier = message_id(message)
+    head = [
+        _fixed_header(policy, "From", message.from_),
+        _header(policy, "To", message.to),
+    ]
+    if message.reply_to:
+        head.append(_fixed_header(policy, "Reply-To", message.reply_to))
+    head.append(_header(policy, "Subject", _LINE_BREAKS.sub(" ", message.subject).strip()))
+    head.append(
+        _header(policy, "Date", email.utils.format_datetime(date or dt.datetime.now(dt.UTC)))
+    )
+    head.append(_header(policy, "Message-ID", identifier))
+    targets = [
+        f"<{target}>" for target in (message.unsubscribe_url, message.unsubscribe_mailto) if target
+    ]
+    if targets:
+        if any(_LINE_BREAKS.search(target) for target in targets):
+            raise ValueError("an unsubscribe URL cannot contain a line break")
+        head.append(policy.fold_binary("List-Unsubscribe", ",\n ".join(targets)))
+    if message.unsubscribe_url and message.unsubscribe_url.startswith(("https://", "http://")):
+        head.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    for name, value in message.headers.items():
+        if name.lower() in _OWN_HEADERS:
+            raise ValueError(f"header '{name}' is set by Partita and cannot be given")
+        head.append(_header(policy, name, value))
+    text = message.text
+    if text is None:
+        text = html_to_text(message.html) if message.html is not None else ""
+    if message.html is None:
+        head += [_TEXT_PART, b"MIME-Version: 1.0\r\n\r\n", _qp_body(text)]
+        return b"".join(head), identifier
+    boundary = ("=" * 15 + f"{random.randrange(sys.maxsize):0{_BOUNDARY_WIDTH}d}" + "==").encode()
+    head += [
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="',
+        boundary,
+        b'"\r\n\r\n--',
+        boundary,
+        b"\r\n",
+        _TEXT_PART,
+        b"\r\n",
+        _qp_body(text),
+        b"\r\n--",
+        boundary,
+        b"\r\n",
+        _HTML_PART,
+        b"\r\n",
+        _qp_body(message.html),
+        b"\r\n--",
+        boundary,
+        b"--\r\n",
+    ]
+    return b"".join(head), identifier
 
 
 # -- text from HTML --------------------------------------------------------------------------

@@ -50,6 +50,21 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def worker_is_gone(worker: str | None) -> bool:
+    """True when ``worker`` (a :func:`worker_name`) was a process of this machine that no
+    longer exists (killed, crashed); False when it lives or runs elsewhere."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, as another user's process
+        return False
+    return False
+
+
 class Runner:
     """Runs the ready tasks of executions until nothing more can run now."""
 

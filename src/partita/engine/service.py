@@ -17,7 +17,7 @@ from typing import Any
 from partita.activities.validation import validate
 from partita.channels import tracking_of
 from partita.engine.lifecycle import Action, campaign_status, is_unfinished, require
-from partita.engine.runner import Progress, Runner
+from partita.engine.runner import Progress, Runner, worker_is_gone
 from partita.model.campaign import Campaign, Endpoint
 from partita.model.datamodel import DataModel
 from partita.model.graph import Flow
@@ -265,8 +265,26 @@ class Engine:
         return self.store.execution(execution.id)
 
     def resume(self, execution_id: int) -> ExecutionRecord:
-        """Continue a paused or failed execution; failed tasks run again."""
+        """Continue a paused or failed execution; failed tasks run again. A running execution
+        whose running tasks' process is gone (killed, crashed) gets those tasks back as
+        pending: they run again from what they recorded (a channel's ledger)."""
         execution = self.store.execution(execution_id)
+        if execution.status == ExecutionStatus.RUNNING:
+            orphans = [
+                task
+                for task in self.store.tasks(execution.id)
+                if task.status == TaskStatus.RUNNING and worker_is_gone(task.worker)
+            ]
+            for task in orphans:
+                self.store.set_task_status(task.id, TaskStatus.PENDING)
+            if orphans:
+                names = ", ".join(f"'{task.activity_id}' (task {task.id})" for task in orphans)
+                self._user_log(
+                    execution,
+                    f"execution {execution.id} resumed by the user: {names} had been left "
+                    f"running by a process that is gone ({orphans[0].worker})",
+                )
+                return self.store.execution(execution.id)
         self._require_on(Action.RESUME, execution)
         self._refuse_aborted(execution, Action.RESUME)
         for task in self._failed_tasks(execution):

@@ -9,8 +9,8 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from partita.channels._messages import (
@@ -18,13 +18,14 @@ from partita.channels._messages import (
     PushMessage,
     SmsMessage,
     WebhookRequest,
-    to_mime,
+    mime_bytes,
 )
 from partita.channels.providers._base import FatalError, PermanentError, SendResult
 
 Message = EmailMessage | SmsMessage | PushMessage | WebhookRequest
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 def outbox_name(key: str) -> str:
@@ -35,6 +36,15 @@ def outbox_name(key: str) -> str:
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     readable = _UNSAFE.sub("_", key).strip("._")[:60]
     return f"{readable}-{digest}" if readable else digest
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A message as the outbox writes it: the file name, its content, the provider id."""
+
+    name: str
+    content: bytes
+    message_id: str
 
 
 class OutboxProvider:
@@ -51,35 +61,50 @@ class OutboxProvider:
         suffix = ".eml" if isinstance(message, EmailMessage) else ".json"
         return self.folder / f"{stem or uuid.uuid4().hex}{suffix}"
 
-    def send(self, message: Message) -> SendResult:
-        """Write the message (atomically: a reader never sees half a file)."""
+    def prepare(self, message: Message) -> Written:
+        """What ``send`` writes for ``message``: its file name and content (PermanentError when
+        it cannot be written as MIME). Pure: it can run in another process."""
         if isinstance(message, EmailMessage):
             try:
-                mime = to_mime(message)
+                content, message_id = mime_bytes(message)
             except (ValueError, TypeError) as error:
                 raise PermanentError(f"the message cannot be written as MIME: {error}") from None
-            content, message_id = mime.as_bytes(), str(mime["Message-ID"])
         else:
             record = {"type": type(message).__name__, **dataclasses.asdict(message)}
             content = json.dumps(record, ensure_ascii=False, indent=2, default=dict).encode()
             message_id = None
-        path = self.path_for(message)
+        name = self.path_for(message).name
+        return Written(name, content, message_id or name)
+
+    def send(self, message: Message) -> SendResult:
+        """Write the message (atomically: a reader never sees half a file)."""
+        return self.send_prepared(self.prepare(message))
+
+    def send_prepared(self, written: Written) -> SendResult:
+        """Write what :meth:`prepare` made."""
+        path = self.folder / written.name
+        # one delivery is written by one process at a time (the ledger): its partial file
+        # can have a fixed name, left over only by a crash, then overwritten
+        temporary = self.folder / f".partial-{written.name}.tmp"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
+            try:
+                handle = os.open(temporary, _CREATE, 0o644)
+            except FileNotFoundError:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                handle = os.open(temporary, _CREATE, 0o644)
             try:
                 with os.fdopen(handle, "wb") as file:
-                    file.write(content)
+                    file.write(written.content)
                 os.replace(temporary, path)
             except BaseException:
-                Path(temporary).unlink(missing_ok=True)
+                temporary.unlink(missing_ok=True)
                 raise
         except OSError as error:
             raise FatalError(
                 f"cannot write to the outbox folder '{self.folder}': {error.strerror or error}: "
                 "check that it exists and is writable"
             ) from None
-        return SendResult(message_id or path.name)
+        return SendResult(written.message_id)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -17,10 +17,11 @@ import re
 import smtplib
 import ssl
 import threading
+from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import Literal, Self
 
-from partita.channels._messages import MIME_POLICY, MIME_POLICY_UTF8, EmailMessage, to_mime
+from partita.channels._messages import EmailMessage, mime_bytes
 from partita.channels.providers._base import (
     FatalError,
     InDoubtError,
@@ -50,6 +51,17 @@ def _address(value: str, what: str) -> str:
     if len(pairs) != 1 or "@" not in pairs[0][1]:
         raise PermanentError(f"the {what} address '{value}' is not one email address")
     return pairs[0][1]
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A message as the SMTP provider sends it: MAIL FROM, RCPT TO, the bytes of DATA."""
+
+    sender: str
+    recipient: str
+    utf8: bool
+    data: bytes
+    message_id: str
 
 
 class SmtpProvider:
@@ -186,18 +198,34 @@ class SmtpProvider:
 
     # -- one message --------------------------------------------------------------------------
 
+    def prepare(self, message: EmailMessage) -> Envelope:
+        """The envelope and the MIME bytes of ``message`` (PermanentError when an address or
+        the content cannot be sent). Pure: it can run in another process."""
+        recipient = _address(message.to, "recipient")
+        sender = _address(self.envelope_from or message.from_, "sender")
+        utf8 = not (recipient.isascii() and sender.isascii())
+        try:
+            data, message_id = mime_bytes(message, utf8=utf8)
+        except (ValueError, TypeError) as error:
+            raise PermanentError(f"the message cannot be written as MIME: {error}") from None
+        return Envelope(sender, recipient, utf8, data, message_id)
+
     def send(self, message: EmailMessage) -> SendResult:
         """Send one message; its ``Message-ID`` is the result's id."""
         if self._closed:
             raise FatalError("the SMTP provider is closed")
-        try:
-            mime = to_mime(message)
-        except (ValueError, TypeError) as error:
-            raise PermanentError(f"the message cannot be written as MIME: {error}") from None
-        recipient = _address(message.to, "recipient")
-        sender = _address(self.envelope_from or message.from_, "sender")
-        utf8 = not (recipient.isascii() and sender.isascii())
-        data = mime.as_bytes(policy=MIME_POLICY_UTF8 if utf8 else MIME_POLICY)
+        return self.send_prepared(self.prepare(message))
+
+    def send_prepared(self, envelope: Envelope) -> SendResult:
+        """Send what :meth:`prepare` made."""
+        if self._closed:
+            raise FatalError("the SMTP provider is closed")
+        sender, recipient, utf8, data = (
+            envelope.sender,
+            envelope.recipient,
+            envelope.utf8,
+            envelope.data,
+        )
         conn = self._idle.get()
         try:
             reused = conn is not None
@@ -226,7 +254,7 @@ class SmtpProvider:
                 _close(conn)
                 conn = None
             self._idle.put(conn)
-        return SendResult(str(mime["Message-ID"]))
+        return SendResult(envelope.message_id)
 
     def _transact(
         self, conn: smtplib.SMTP, sender: str, recipient: str, data: bytes, utf8: bool
