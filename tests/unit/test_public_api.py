@@ -111,6 +111,7 @@ CHANNELS_API = [
     "idempotency_key",
     "message_id",
     "message_variables",
+    "mime_bytes",
     "normalize_phone",
     "provider_problem",
     "retry",
