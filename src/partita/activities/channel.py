@@ -1006,7 +1006,7 @@ def sample(
             continue
         messages.append((row[key], message, None))
     return Sample(
-        targeted=int(reasoned.count().to_pyarrow().as_py()),
+        targeted=int(warehouse.scalar(reasoned.count())),
         excluded=count_reasons(reasoned),
         messages=messages,
     )

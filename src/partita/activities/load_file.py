@@ -1191,7 +1191,7 @@ def _keyed(load: Load, staging: str) -> tuple[Output, int]:
     joined = ranked.left_join(known, ranked[key] == known["__pf_known"])
     bad = joined["__pf_known"].isnull() | (joined[FILE_ROW_KEY] != joined["__pf_first"])
     problems = joined.filter(bad)
-    count = int(problems.count().to_pyarrow().as_py())
+    count = int(ctx.warehouse.scalar(problems.count()))
     load.counted += count
     shown_rows = problems.select(FILE_ROW_KEY, key, "__pf_known", "__pf_first")
     wanted = load.cap if not load.too_many else EXAMPLES
