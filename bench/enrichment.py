@@ -49,9 +49,11 @@ from bench.targeting import (
     SHOP_SEED,
     BenchmarkError,
     _connect,
+    checked,
     cpu_stall,
     machine,
     prepare_shop,
+    shop_parser,
     source_version,
     wait_until_quiet,
     warm_page_cache,
@@ -445,28 +447,10 @@ def render(partitas: Sequence[PartitaRun], hands: Sequence[HandRun]) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=1_000_000, help="shop size")
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=Path(__file__).resolve().parent / "data",
-        help="parent folder of the shops (one per size: DIR/<customers>)",
+    parser = shop_parser(
+        __doc__.split("\n\n")[0], 1_000_000, "keep the project state and work file"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="repeats (best is reported)")
-    parser.add_argument("--keep", action="store_true", help="keep the project state and work file")
-    parser.add_argument("--regenerate", action="store_true", help="generate the shop again")
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="before each repeat, wait up to SECONDS for the CPU pressure to drop under 5%%",
-    )
-    args = parser.parse_args(argv)
-    if args.customers < 1 or args.repeat < 1:
-        parser.error("--customers and --repeat must be positive")
-    return args
+    return checked(parser, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -683,10 +683,11 @@ def machine() -> str:
 # -- main -----------------------------------------------------------------------------------------
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=1_000_000, help="shop size")
+def shop_parser(description: str, customers: int, keep: str) -> argparse.ArgumentParser:
+    """The options every benchmark of this folder takes: the shop's size and folder, repeats,
+    keeping state, regenerating, waiting for a quiet machine."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--customers", type=int, default=customers, help="shop size")
     parser.add_argument(
         "--dir",
         type=Path,
@@ -694,19 +695,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="parent folder of the shops (one per size: DIR/<customers>)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="repeats (best is reported)")
-    parser.add_argument(
-        "--keep",
-        action="store_true",
-        help="keep the last repeat's project state and work files (for partita logs/inspect)",
-    )
+    parser.add_argument("--keep", action="store_true", help=keep)
     parser.add_argument("--regenerate", action="store_true", help="generate the shop again")
-    parser.add_argument(
-        "--max-pressure",
-        type=float,
-        default=None,
-        metavar="FRACTION",
-        help="count only repeats under this CPU pressure (e.g. 0.1), trying up to 4x --repeat",
-    )
     parser.add_argument(
         "--wait-quiet",
         type=float,
@@ -714,10 +704,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="before each repeat, wait up to SECONDS for the CPU pressure to drop under 5%%",
     )
+    return parser
+
+
+def checked(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The parsed command line; an error for sizes or repeats under 1."""
     args = parser.parse_args(argv)
     if args.customers < 1 or args.repeat < 1:
         parser.error("--customers and --repeat must be positive")
     return args
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    parser = shop_parser(
+        __doc__.split("\n\n")[0],
+        1_000_000,
+        "keep the last repeat's project state and work files (for partita logs/inspect)",
+    )
+    parser.add_argument(
+        "--max-pressure",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="count only repeats under this CPU pressure (e.g. 0.1), trying up to 4x --repeat",
+    )
+    return checked(parser, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
