@@ -99,6 +99,9 @@ class DeliveryHistory:
     def __init__(self, store: Store, warehouse: Warehouse) -> None:
         self.store = store
         self.warehouse = warehouse
+        #: Events are appended once per instance (one task): every filter of the task then
+        #: reads the same events, and a task with several filters on deliveries syncs once.
+        self._synced = False
 
     def _table(self, name: str, schema: pa.Schema) -> ir.Table:
         return ensure_table(self.warehouse, name, ibis.Schema.from_pyarrow(schema))
@@ -139,7 +142,9 @@ class DeliveryHistory:
     def table(self, dimension: Dimension) -> ir.Table:
         """The deliveries to rows of ``dimension`` with what tracking recorded of each, typed
         for the filter compiler (``recipient_key`` has the dimension key's type)."""
-        self.sync_events()
+        if not self._synced:
+            self.sync_events()
+            self._synced = True
         deliveries = self._table(DELIVERIES_TABLE, _DELIVERIES)
         events = self._table(EVENTS_TABLE, _EVENTS)
         mine = deliveries.filter(deliveries.dimension == dimension.name)
