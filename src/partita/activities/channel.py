@@ -586,7 +586,7 @@ def _send(
     send = getattr(provider, "send_prepared", provider.send)
     hand_off = _HandOff(ctx, activity, ledger, send, pace)
     inline = _Maker(composer, provider)
-    workers = _workers(activity, eligible)
+    workers = _workers(ctx.warehouse, activity, eligible)
     maker: _Maker | _MakerPool = inline
     if workers > 1:
         maker = _MakerPool(workers, activity, composer.sender, ctx.channels, ctx.root)
@@ -707,13 +707,13 @@ POOL_CHUNK = 2 * IN_FLIGHT
 _WORKER_MAKER: _Maker | None = None
 
 
-def _workers(activity: ChannelBase, eligible: ir.Table) -> int:
+def _workers(warehouse: Warehouse, activity: ChannelBase, eligible: ir.Table) -> int:
     """How many worker processes make the messages: one per core for a large audience
     (at most 4), else none (1: in this process)."""
     cores = min(4, os.cpu_count() or 1)
     if cores < 2 or (activity.rate_limit is not None and activity.rate_limit < 1_000):
         return 1
-    count = int(eligible.count().to_pyarrow().as_py())
+    count = int(warehouse.scalar(eligible.count()))
     return cores if count >= POOL_FROM else 1
 
 

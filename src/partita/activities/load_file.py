@@ -1214,7 +1214,7 @@ def _keyed(load: Load, staging: str) -> tuple[Output, int]:
     good = joined.filter(~bad).select(joined[key].name(dimension.key), *carried)
     load.created.append(load.table_name("out"))
     table = ctx.materialize("out", good, activity.dimension)
-    loaded = int(table.count().to_pyarrow().as_py())
+    loaded = int(ctx.warehouse.scalar(table.count()))
     return Output(table=table, dimension=activity.dimension), loaded
 
 
