@@ -16,7 +16,11 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import ClassVar
 
-from liquid import BoundTemplate, Environment, RenderContext
+from liquid import BoundTemplate, Environment, RenderContext, escape
+from liquid.ast import Node
+from liquid.builtin.content import ContentNode
+from liquid.builtin.expressions import FilteredExpression, Path
+from liquid.builtin.output import OutputNode
 from liquid.exceptions import LiquidError, LiquidInterrupt, StopRender, UndefinedError
 from liquid.undefined import StrictDefaultUndefined
 
@@ -171,16 +175,57 @@ def _numbers(row: Mapping[str, object], names: Iterable[str]) -> dict[str, objec
     return copy
 
 
-class Template:
-    """A compiled message template for one field; render it once per recipient row."""
+#: The steps of a template's top level: text written as it is, a plain ``{{ name }}`` read from
+#: the row, or a node Liquid renders; each step is (kind, text or name, node).
+_TEXT, _NAME, _NODE = 0, 1, 2
+_Step = tuple[int, str, Node]
 
-    __slots__ = ("_bound", "_roots", "autoescape", "field", "source", "variables")
+
+def _plain_name(node: Node) -> str | None:
+    """The variable of ``{{ name }}`` (one name, no filter, no property), else None."""
+    if type(node) is not OutputNode:
+        return None
+    expression = node.expression
+    if type(expression) is not FilteredExpression or expression.filters:
+        return None
+    left = expression.left
+    if type(left) is not Path or len(left.path) != 1 or not isinstance(left.path[0], str):
+        return None
+    return left.path[0]
+
+
+def _steps(bound: BoundTemplate) -> tuple[_Step, ...]:
+    """The top-level nodes as steps. A plain output whose name the template never assigns
+    can be read straight from the row: Liquid's scope would find it there too."""
+    assigned = set(bound.analyze(include_partials=False).locals)
+    steps: list[_Step] = []
+    for node in bound.nodes:
+        name = _plain_name(node)
+        if type(node) is ContentNode:
+            steps.append((_TEXT, node.text, node))
+        elif name is not None and name not in assigned:
+            steps.append((_NAME, name, node))
+        else:
+            steps.append((_NODE, "", node))
+    return tuple(steps)
+
+
+class Template:
+    """A compiled message template for one field; render it once per recipient row.
+
+    Rendering walks the template's top level itself: text and plain ``{{ name }}`` outputs of
+    strings, numbers and NULLs are written directly (what Liquid would write: escaped in
+    HTML), everything else (tags, filters, properties, other types, a name the row lacks) is
+    rendered by Liquid, so its semantics and errors are Liquid's."""
+
+    __slots__ = ("_bound", "_roots", "_steps", "autoescape", "field", "source", "variables")
 
     def __init__(self, bound: BoundTemplate, field: str, source: str, autoescape: bool):
         self._bound = bound
         #: The root names the template reads from the row (not those it assigns itself).
         self.variables: frozenset[str] = frozenset(bound.global_variables())
         self._roots = tuple(sorted(self.variables))
+        self._steps = _steps(bound)
         self.field = field
         self.source = source
         self.autoescape = autoescape
@@ -190,16 +235,33 @@ class Template:
 
     def render(self, row: Mapping[str, object]) -> str:
         """The text for one recipient; raises TemplateError naming the field and the place."""
-        bound = self._bound
         get = row.get
         for name in self._roots:
             if type(get(name)) is Decimal:
                 row = _numbers(row, self._roots)
                 break
-        context = RenderContext(bound, globals=row)
+        bound = self._bound
+        context: RenderContext | None = None
         buffer = io.StringIO()
+        write = buffer.write
+        autoescape = self.autoescape
         try:
-            for node in bound.nodes:
+            for kind, text, node in self._steps:
+                if kind == _TEXT:
+                    write(text)
+                    continue
+                if kind == _NAME and text in row:
+                    value = row[text]
+                    if type(value) is str:
+                        write(escape(value) if autoescape else value)
+                        continue
+                    if value is None:
+                        continue
+                    if type(value) is int or type(value) is float:
+                        write(str(value))
+                        continue
+                if context is None:
+                    context = RenderContext(bound, globals=row)
                 node.render(context, buffer)
         except StopRender:
             pass
