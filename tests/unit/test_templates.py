@@ -376,7 +376,7 @@ _PIECES = [
 _VALUES = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(-10**12, 10**12),
+    st.integers(-(10**12), 10**12),
     st.floats(allow_nan=False),
     st.text(max_size=8),
     st.sampled_from(["<a href='x'>&amp;</a>", '"quoted"', "é", ""]),
