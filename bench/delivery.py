@@ -55,8 +55,7 @@ from partita.engine.reports import execution_report
 from partita.examples.shop import write_project
 from partita.model.campaign import parse_campaign
 from partita.model.project import load_project
-from partita.model.states import ExecutionStatus
-from partita.store.schema import DeliveryState
+from partita.model.states import DeliveryState, ExecutionStatus
 
 GOAL_END_TO_END = 3_000.0  # messages per second to the outbox
 GOAL_LIQUID = 20_000.0  # messages per second per core, rendering alone

@@ -252,3 +252,14 @@ def sql(engine_name: str, shop_file: Path, request: pytest.FixtureRequest) -> It
 
     yield run_postgres
     pg.close()
+
+
+@pytest.fixture(params=["in_process", "workers"])
+def hand_off(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where a live channel activity makes and hands off its messages: in the task's process
+    (small audiences), or in worker processes, as audiences of ``POOL_FROM`` and more do."""
+    if request.param == "workers":
+        import partita.activities.channel as channel_activity
+
+        monkeypatch.setattr(channel_activity, "POOL_FROM", 1)
+    return str(request.param)

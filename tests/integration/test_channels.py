@@ -16,9 +16,8 @@ from partita.engine import Engine
 from partita.model.campaign import parse_campaign
 from partita.model.problems import InvalidInput
 from partita.model.project import load_project
-from partita.model.states import ExecutionStatus, TaskStatus
+from partita.model.states import DeliveryState, ExecutionStatus, TaskStatus
 from partita.store import schema as t
-from partita.store.schema import DeliveryState
 from tests.channel_servers import HttpServers, SmtpServer, SmtpServers
 from tests.support import SQL, counts, keys, run_campaign, set_channels, table_rows
 
@@ -117,7 +116,7 @@ def ledger(engine: Engine, execution: int) -> list[Any]:
 
 
 def test_email_goes_to_exactly_the_eligible_recipients(
-    engine: Engine, smtp: SmtpServer, sql: SQL, project_dir: Path
+    engine: Engine, smtp: SmtpServer, sql: SQL, project_dir: Path, hand_off: str
 ) -> None:
     engine.close()
     engine = open_engine(project_dir)
@@ -250,7 +249,7 @@ def test_resume_after_a_crash_reports_in_doubt_and_sends_each_other_once(
 
 
 def test_fatal_error_pauses_then_resume_sends_the_rest_once(
-    project_dir: Path, smtp_servers: SmtpServers, sql: SQL
+    project_dir: Path, smtp_servers: SmtpServers, sql: SQL, hand_off: str
 ) -> None:
     server = smtp_servers(auth=("shop", "right-password"))
     entry = (
@@ -429,7 +428,7 @@ def test_counts_on_transitions(engine: Engine, sql: SQL, smtp: SmtpServer) -> No
 
 
 def test_permanent_transient_and_in_doubt_outcomes(
-    project_dir: Path, smtp_servers: SmtpServers, sql: SQL
+    project_dir: Path, smtp_servers: SmtpServers, sql: SQL, hand_off: str
 ) -> None:
     """A refused recipient is failed (not retried), a 451 is retried and sent, a connection
     lost after the content is in doubt (never resent); everyone else gets it once."""
@@ -688,7 +687,7 @@ def test_an_unknown_channel_in_frequency_caps_is_named(project_dir: Path) -> Non
 
 
 def test_a_template_failing_on_a_row_fails_that_delivery_only(
-    engine: Engine, smtp: SmtpServer, sql: SQL, project_dir: Path
+    engine: Engine, smtp: SmtpServer, sql: SQL, project_dir: Path, hand_off: str
 ) -> None:
     engine.close()
     engine = open_engine(project_dir)

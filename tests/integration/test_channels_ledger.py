@@ -7,9 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from partita.channels import Ledger, Recipient
-from partita.model.states import Mode
+from partita.model.states import DeliveryState, Mode
 from partita.store import Store
-from partita.store.schema import DeliveryState
 from tests.integration.test_state_store import (  # noqa: F401 - fixtures
     new_pg_database,
     store,

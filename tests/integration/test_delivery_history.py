@@ -10,7 +10,8 @@ import pytest
 from partita.engine import Engine
 from partita.model.problems import InvalidInput
 from partita.model.project import load_project
-from partita.store.schema import DeliveryState, EventKind
+from partita.model.states import DeliveryState
+from partita.store.schema import EventKind
 from tests.support import SQL, keys, run_campaign, set_channels
 
 AUDIENCE_SQL = "loyalty_tier = 'gold' AND country = 'FR'"

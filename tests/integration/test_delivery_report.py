@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from partita.model.project import load_project
+from partita.model.states import DeliveryState
 from partita.store import Store
-from partita.store.schema import DeliveryState, EventKind
+from partita.store.schema import EventKind
 from tests.integration.test_channels import eligible_sql, exclusions_sql
 from tests.integration.test_channels_cli import as_json, partita
 from tests.integration.test_channels_cli import project as project  # the fixture

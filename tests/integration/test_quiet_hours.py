@@ -13,8 +13,7 @@ import pytest
 from partita.engine import Engine
 from partita.model.campaign import parse_campaign
 from partita.model.project import load_project
-from partita.model.states import TaskStatus
-from partita.store.schema import DeliveryState
+from partita.model.states import DeliveryState, TaskStatus
 from tests.support import SQL, execution_report, keys, run_campaign, set_channels
 
 AUDIENCE = "loyalty_tier = 'gold' and country in ('FR', 'DE', 'GB', 'US', 'JP')"

@@ -92,7 +92,9 @@ def state_rows(engine: Engine, query: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in c.execute(sa.text(query))]
 
 
-def test_click_open_and_unsubscribe_from_a_sent_email(tracked: Any, sql: SQL) -> None:
+def test_click_open_and_unsubscribe_from_a_sent_email(
+    tracked: Any, sql: SQL, hand_off: str
+) -> None:
     engine, base, outbox = tracked
     report = run_campaign(engine, campaign("spring"), live=True)
     assert report["status"] == "completed"

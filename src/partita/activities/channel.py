@@ -25,13 +25,12 @@ ledger keeps what was done: the next run continues from it and never sends a rec
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import multiprocessing
 import os
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,21 +54,13 @@ from partita.activities.base import (
 )
 from partita.channels import (
     EmailMessage,
-    FatalError,
-    InDoubtError,
-    PermanentError,
     PushMessage,
     SmsMessage,
-    Template,
     TemplateError,
     Tracking,
-    TransientError,
-    WebhookRequest,
     check_templates,
     compile_template,
-    html_to_text,
     message_variables,
-    retry,
     sync_suppressions,
 )
 from partita.channels._config import ChannelProvider, build_provider, provider_problem
@@ -81,26 +72,34 @@ from partita.channels._exclusions import (
     usable_address,
     with_reasons,
 )
-from partita.channels._ledger import Ledger, Outcome, Recipient, idempotency_key
+from partita.channels._ledger import Ledger, Recipient, idempotency_key
 from partita.channels._quiet import QUIET_HOURS, quiet_zones
-from partita.model.activities import ChannelBase, EmailActivity, PushActivity, SmsActivity
-from partita.model.activities.channels import DELIVERY_COLUMNS, WebhookActivity
+from partita.channels._sending import (
+    Composer,
+    GroupResult,
+    GroupSender,
+    Pending,
+    SenderPool,
+    content_of,
+    message_row,
+)
+from partita.model.activities import ChannelBase, SmsActivity
+from partita.model.activities.channels import DELIVERY_COLUMNS
 from partita.model.datamodel import Dimension
 from partita.model.problems import PartitaError, Problem
-from partita.model.states import LogLevel, Mode
-from partita.store.schema import DeliveryState
+from partita.model.states import DeliveryState, LogLevel, Mode
 from partita.store.store import DeliveryRecord
 from partita.warehouse import Warehouse
 from partita.warehouse.files import BatchTable
 
-#: How many times a transient error is retried at once, then how many more passes over the
-#: rows still queued before the task gives up (resume tries again).
-RETRIES = 3
+#: How many more passes over the rows a transient error left queued before the task gives up
+#: (resume tries again); each hand-off retries ``RETRIES`` times at once first.
 PASSES = 3
-#: Messages marked ``sending`` together before their hand-offs: at most this many are in
-#: doubt after a crash.
-IN_FLIGHT = 50
-QUEUED_STATE = DeliveryState.QUEUED
+#: Messages marked ``sending`` together, in one commit, before their hand-offs.
+GROUP = 50
+#: At most this many messages are marked ``sending`` at any time (several groups when worker
+#: processes hand them off): at most this many are in doubt after a crash.
+IN_FLIGHT = 4 * GROUP
 
 _OUTCOMES = pa.schema(
     [
@@ -143,9 +142,9 @@ def check(activity: ChannelBase, ctx: CheckContext) -> list[Problem]:
     problems: list[Problem] = []
     if names:
         available = names | set(ctx.input_columns(activity.id)) | set(message_variables())
-        problems += check_templates(_content(activity), available, activity=activity.id)
+        problems += check_templates(content_of(activity), available, activity=activity.id)
     else:
-        for field, text in _content(activity).items():
+        for field, text in content_of(activity).items():
             try:
                 compile_template(text, field)
             except TemplateError as error:
@@ -191,129 +190,7 @@ def _dimension_problems(activity: ChannelBase, dimension: Dimension) -> list[Pro
     return problems
 
 
-def _content(activity: ChannelBase) -> dict[str, str]:
-    """Field -> template text, with the email text part derived from the HTML when absent."""
-    found = activity.templates()
-    if isinstance(activity, EmailActivity) and activity.text is None and activity.html is not None:
-        found["text"] = html_to_text(activity.html)
-    return found
-
-
-# -- rendering ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Composer:
-    """The compiled templates of one activity; ``compose(address, row)`` builds a message."""
-
-    activity: ChannelBase
-    templates: dict[str, Template]
-    sender: str | None
-    #: The project's tracking (None: no ``tracking_url``, nothing is rewritten).
-    tracking: Tracking | None = None
-
-    @classmethod
-    def of(
-        cls, activity: ChannelBase, sender: str | None, tracking: Tracking | None = None
-    ) -> Composer:
-        templates: dict[str, Template] = {}
-        for field, text in _content(activity).items():
-            try:
-                templates[field] = compile_template(text, field)
-            except TemplateError as error:
-                raise PartitaError(
-                    f"{activity.kind} '{activity.id}': {error.problem.message}"
-                ) from None
-        if isinstance(activity, EmailActivity) and "from" not in templates and sender is None:
-            raise PartitaError(
-                f"email '{activity.id}' has no 'from', and its channels entry "
-                f"'{activity.provider_name()}' has no 'sender': set one of them"
-            )
-        return cls(activity, templates, sender, tracking)
-
-    def _render(self, field: str, row: Mapping[str, object]) -> str:
-        return self.templates[field].render(row)
-
-    def _maybe(self, field: str, row: Mapping[str, object]) -> str | None:
-        return self._render(field, row) if field in self.templates else None
-
-    def compose(self, address: str | None, row: Mapping[str, object], key: str) -> Any:
-        """The message for one recipient (TemplateError when a template fails on the row).
-
-        With tracking, ``unsubscribe_url`` is the delivery's signed unsubscribe link, and an
-        email's HTML links go through signed redirects, with an open pixel; a marketing email
-        also gets the ``List-Unsubscribe`` headers (RFC 8058 one-click)."""
-        activity = self.activity
-        unsubscribe = self.tracking.unsubscribe_url(key) if self.tracking else None
-        if unsubscribe is not None:
-            row = {**row, "unsubscribe_url": unsubscribe}
-        if isinstance(activity, EmailActivity):
-            assert address is not None
-            sender = self._maybe("from", row) or self.sender
-            assert sender is not None
-            html = self._maybe("html", row)
-            if html is not None and self.tracking is not None:
-                html = self.tracking.track(html, key)
-            return EmailMessage(
-                to=address,
-                from_=sender,
-                subject=self._render("subject", row),
-                html=html,
-                text=self._maybe("text", row),
-                reply_to=self._maybe("reply_to", row) or None,
-                unsubscribe_url=unsubscribe if activity.category == "marketing" else None,
-                idempotency_key=key,
-            )
-        if isinstance(activity, SmsActivity):
-            assert address is not None
-            return SmsMessage(to=address, body=self._render("body", row), idempotency_key=key)
-        if isinstance(activity, PushActivity):
-            assert address is not None
-            data = {name: self._render(f"data.{name}", row) for name in activity.data}
-            return PushMessage(
-                token=address,
-                title=self._render("title", row),
-                body=self._render("body", row),
-                data=data,
-                idempotency_key=key,
-            )
-        assert isinstance(activity, WebhookActivity)
-        headers = {name: self._render(f"headers.{name}", row) for name in activity.headers}
-        return WebhookRequest(
-            url=self._render("url", row),
-            method=self._render("method", row),
-            body=self._maybe("body", row),
-            headers=headers,
-            idempotency_key=key,
-        )
-
-
-def message_row(
-    row: Mapping[str, object], key: str, variables: Mapping[str, Any]
-) -> dict[str, object]:
-    """What a template sees: the row's columns plus the message variables
-    (``unsubscribe_url`` is filled by :meth:`Composer.compose` when tracking is on)."""
-    return {**row, "delivery_id": key, "unsubscribe_url": "", "vars": dict(variables)}
-
-
 # -- run ----------------------------------------------------------------------------------------
-
-
-class _Pace:
-    """At most ``rate`` messages a second (None: no limit), in this process."""
-
-    def __init__(self, rate: float | None) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
-        self.next = 0.0
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        now = time.monotonic()
-        if now < self.next:
-            time.sleep(self.next - now)
-            now = self.next
-        self.next = now + self.interval
 
 
 def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
@@ -570,8 +447,7 @@ def _send(
     outcomes: BatchTable,
 ) -> dict[str, Any]:
     """Live: the ledger protocol, batch after batch. For a large audience worker processes
-    make the messages (render, and encode when the provider can) while the first ones of the
-    batch are already being handed off."""
+    make and hand off the messages, several groups at once."""
     provider = built.provider
     recovered = ledger.recover(provider.idempotent)
     if recovered:
@@ -582,14 +458,11 @@ def _send(
             f"{what}",
             {"recovered": recovered},
         )
-    pace = _Pace(activity.rate_limit)
-    send = getattr(provider, "send_prepared", provider.send)
-    hand_off = _HandOff(ctx, activity, ledger, send, pace)
-    inline = _Maker(composer, provider)
     workers = _workers(ctx.warehouse, activity, eligible)
-    maker: _Maker | _MakerPool = inline
+    pool = None
     if workers > 1:
-        maker = _MakerPool(workers, activity, composer.sender, ctx.channels, ctx.root)
+        pool = SenderPool(workers, activity, composer, ctx.channels, ctx.root)
+    hand_off = _HandOff(activity, ledger, GroupSender(composer, provider, activity.rate_limit), pool)
     try:
         for rows in _pages(eligible, source.key, activity.batch_size):
             by_key = {str(row[source.key]): row for row in rows}
@@ -600,26 +473,25 @@ def _send(
                 shown = address if address is not None else _raw(row, rules)
                 recipients.append(Recipient(recipient, shown, INVALID_ADDRESS if invalid else None))
             queued = [r for r in ledger.queue(recipients) if r.state == DeliveryState.QUEUED]
-            hand_off.deliver(maker.made(_items(queued, by_key, ctx.variables)))
+            hand_off.deliver(queued, by_key, ctx.variables)
             _record_outcomes(outcomes, ledger.rows(list(by_key)))
             if ctx.should_stop():
                 raise Interrupted()
+        for _ in range(PASSES):  # rows a transient error left in the queue
+            waiting = ledger.store.deliveries(
+                ledger.execution_id, ledger.activity_id, states=[DeliveryState.QUEUED]
+            )
+            if not waiting:
+                break
+            time.sleep(0.5)
+            for page in _chunks(waiting, activity.batch_size):
+                found = _rows_of(eligible, source.key, [r.recipient_key for r in page])
+                hand_off.deliver([r for r in page if r.recipient_key in found], found, ctx.variables)
+                if ctx.should_stop():
+                    raise Interrupted()
     finally:
-        if isinstance(maker, _MakerPool):
-            maker.close()
-    for _ in range(PASSES):  # rows a transient error left in the queue
-        waiting = ledger.store.deliveries(
-            ledger.execution_id, ledger.activity_id, states=[DeliveryState.QUEUED]
-        )
-        if not waiting:
-            break
-        time.sleep(0.5)
-        for page in _chunks(waiting, activity.batch_size):
-            found = _rows_of(eligible, source.key, [r.recipient_key for r in page])
-            present = [r for r in page if r.recipient_key in found]
-            hand_off.deliver(inline.made(_items(present, found, ctx.variables)))
-            if ctx.should_stop():
-                raise Interrupted()
+        if pool is not None:
+            pool.close()
     left = ledger.store.deliveries(
         ledger.execution_id, ledger.activity_id, states=[DeliveryState.QUEUED]
     )
@@ -629,15 +501,6 @@ def _send(
             f"(transient provider errors; the last: {left[-1].error}): resume to try again"
         )
     return hand_off.tally()
-
-
-def _items(
-    records: list[DeliveryRecord],
-    rows: Mapping[str, Mapping[str, Any]],
-    variables: Mapping[str, Any],
-) -> list[tuple[DeliveryRecord, dict[str, object]]]:
-    """Each queued row with what its templates see."""
-    return [(r, message_row(rows[r.recipient_key], r.idempotency_key, variables)) for r in records]
 
 
 def _chunks(items: list[DeliveryRecord], size: int) -> Iterator[list[DeliveryRecord]]:
@@ -655,61 +518,14 @@ def _raw(row: Mapping[str, Any], rules: ExclusionRules) -> str | None:
     return None if value is None else str(value)[:1000]
 
 
-@dataclass(frozen=True, slots=True)
-class _Ready:
-    """A queued delivery with its message, made (rendered, and prepared by the provider when it
-    can: ``prepare``), or why it could not be: a template failed on the row (``render_error``),
-    or the provider refused the message as written (``rejected``)."""
-
-    record: DeliveryRecord
-    message: Any = None
-    render_error: str | None = None
-    rejected: str | None = None
-
-
-class _Maker:
-    """Makes the messages of queued deliveries, in this process."""
-
-    def __init__(self, composer: Composer, provider: Any) -> None:
-        self.composer = composer
-        self.prepare: Callable[[Any], Any] | None = getattr(provider, "prepare", None)
-
-    def make(self, items: list[tuple[DeliveryRecord, dict[str, object]]]) -> list[_Ready]:
-        """One :class:`_Ready` per (row, what its templates see), in order."""
-        made: list[_Ready] = []
-        compose = self.composer.compose
-        prepare = self.prepare
-        for record, row in items:
-            try:
-                message = compose(record.address, row, record.idempotency_key)
-            except TemplateError as error:
-                made.append(_Ready(record, render_error=error.problem.message))
-                continue
-            if prepare is not None:
-                try:
-                    message = prepare(message)
-                except PermanentError as error:
-                    made.append(_Ready(record, rejected=error.message))
-                    continue
-            made.append(_Ready(record, message))
-        return made
-
-    def made(self, items: list[tuple[DeliveryRecord, dict[str, object]]]) -> Iterator[_Ready]:
-        """The messages, one at a time, made as they are asked for."""
-        for start in range(0, len(items), IN_FLIGHT):
-            yield from self.make(items[start : start + IN_FLIGHT])
-
-
-#: Audiences from this size get worker processes to make their messages (starting them costs
-#: about a second); ``POOL_CHUNK`` items go to a worker at a time.
+#: Audiences from this size get worker processes to make and hand off their messages
+#: (starting them costs about a second).
 POOL_FROM = 5_000
-POOL_CHUNK = 2 * IN_FLIGHT
-_WORKER_MAKER: _Maker | None = None
 
 
 def _workers(warehouse: Warehouse, activity: ChannelBase, eligible: ir.Table) -> int:
-    """How many worker processes make the messages: one per core for a large audience
-    (at most 4), else none (1: in this process)."""
+    """How many worker processes make and hand off the messages: one per core for a large
+    audience (at most 4), else none (1: in this process)."""
     cores = min(4, os.cpu_count() or 1)
     if cores < 2 or (activity.rate_limit is not None and activity.rate_limit < 1_000):
         return 1
@@ -717,160 +533,106 @@ def _workers(warehouse: Warehouse, activity: ChannelBase, eligible: ir.Table) ->
     return cores if count >= POOL_FROM else 1
 
 
-def _start_worker(
-    activity: ChannelBase,
-    sender: str | None,
-    channels: Mapping[str, Mapping[str, Any]],
-    root: Path,
-) -> None:
-    global _WORKER_MAKER
-    parent = multiprocessing.parent_process()
-    if parent is not None:  # a killed task leaves no worker behind
-        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
-    built = build_provider(activity.provider_name(), activity.kind, channels, root)
-    _WORKER_MAKER = _Maker(Composer.of(activity, sender), built.provider)
-
-
-def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
-    parent.join()  # returns when the task's process is gone
-    os._exit(1)
-
-
-def _make_in_worker(items: list[tuple[DeliveryRecord, dict[str, object]]]) -> list[_Ready]:
-    assert _WORKER_MAKER is not None, "the worker was not started"
-    return _WORKER_MAKER.make(items)
-
-
-class _MakerPool:
-    """Makes the messages in ``workers`` processes (spawned: the warehouse and store
-    connections of this one are not shared). A batch is cut in chunks that the workers make
-    while the chunks before are handed off; at most one batch is in memory."""
-
-    def __init__(
-        self,
-        workers: int,
-        activity: ChannelBase,
-        sender: str | None,
-        channels: Mapping[str, Mapping[str, Any]],
-        root: Path,
-    ) -> None:
-        self.pool = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(activity, sender, dict(channels), root),
-        )
-
-    def made(self, items: list[tuple[DeliveryRecord, dict[str, object]]]) -> Iterator[_Ready]:
-        """The messages in order, ``POOL_CHUNK`` at a time as the workers finish them."""
-        futures = [
-            self.pool.submit(_make_in_worker, items[start : start + POOL_CHUNK])
-            for start in range(0, len(items), POOL_CHUNK)
-        ]
-        for future in futures:
-            yield from future.result()
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
 class _HandOff:
-    """Sends made messages of queued ledger rows, ``IN_FLIGHT`` at a time: the group is marked
-    ``sending`` in one commit before any of its messages is handed to the provider, and its
-    outcomes are recorded in one commit after. A crash in between leaves at most one group in
-    doubt."""
+    """Hands queued deliveries to the provider in groups: a group is marked ``sending`` in one
+    commit before any of its messages is handed off, and its outcomes are recorded in one
+    commit after. With worker processes several groups are out at once, never more than
+    ``IN_FLIGHT`` messages: a crash leaves at most that many in doubt."""
 
     def __init__(
         self,
-        ctx: RunContext,
         activity: ChannelBase,
         ledger: Ledger,
-        send: Callable[[Any], Any],
-        pace: _Pace,
+        local: GroupSender,
+        pool: SenderPool | None,
     ) -> None:
-        self.ctx = ctx
         self.activity = activity
         self.ledger = ledger
-        self.send = send
-        self.pace = pace
+        self.local = local
+        self.pool = pool
         self.counts = {"sent": 0, "failed": 0, "in_doubt": 0, "retried": 0}
+        self.size = GROUP
+        if activity.rate_limit:  # a group is at most about a second of sending
+            self.size = max(1, min(GROUP, int(activity.rate_limit)))
 
-    def deliver(self, made: Iterable[_Ready]) -> None:
-        """Hand off every made message (in groups, as they come)."""
-        size = IN_FLIGHT
-        if self.activity.rate_limit:  # a group is at most about a second of sending
-            size = max(1, min(IN_FLIGHT, int(self.activity.rate_limit)))
-        them = iter(made)
-        while group := list(itertools.islice(them, size)):
-            self._group(group)
-
-    def _group(self, made: list[_Ready]) -> None:
-        taken = self.ledger.begin_many([item.record for item in made])
-        outcomes: list[Outcome] = []
-        pending: list[tuple[DeliveryRecord, Any]] = []
-        for item in made:
-            if item.record.id not in taken:
+    def deliver(
+        self,
+        records: Sequence[DeliveryRecord],
+        rows: Mapping[str, Mapping[str, Any]],
+        variables: Mapping[str, Any],
+    ) -> None:
+        """Hand off the deliveries of ``records`` (queued rows; ``rows``: their rows by
+        recipient key); raises Suspended on a fatal provider error, once the groups already
+        out are recorded."""
+        window = max(1, IN_FLIGHT // self.size) if self.pool is not None else 1
+        out: deque[Future[GroupResult]] = deque()
+        stopped: GroupResult | None = None
+        for start in range(0, len(records), self.size):
+            group = records[start : start + self.size]
+            taken = self.ledger.begin_many(group)
+            pending = [
+                Pending(
+                    r.id,
+                    r.idempotency_key,
+                    r.address,
+                    message_row(rows[r.recipient_key], r.idempotency_key, variables),
+                )
+                for r in group
+                if r.id in taken
+            ]
+            if not pending:
                 continue
-            if item.render_error is not None:
-                outcomes.append(
-                    Outcome(
-                        item.record,
-                        DeliveryState.FAILED,
-                        reason="render_error",
-                        error=item.render_error,
-                    )
-                )
-            elif item.rejected is not None:
-                outcomes.append(
-                    Outcome(
-                        item.record, DeliveryState.FAILED, reason="rejected", error=item.rejected
-                    )
-                )
+            if self.pool is None:
+                stopped = self._record(self.local.send(pending))
             else:
-                pending.append((item.record, item.message))
-        self.counts["failed"] += len(outcomes)
-        done = 0
-        try:
-            for record, message in pending:
-                self.pace.wait()
-                outcomes.append(self._hand_off(record, message))
-                done += 1
-        except Suspended:
-            outcomes += [Outcome(r, QUEUED_STATE) for r, _ in pending[done:]]
-            raise
-        except BaseException as error:
-            # anything unexpected (a bug, an interrupt) during a hand-off: its outcome is
-            # unknown; the messages after it were not handed off
-            if done < len(pending):
-                text = f"{type(error).__name__}: {error}"
-                outcomes.append(Outcome(pending[done][0], DeliveryState.IN_DOUBT, error=text))
-                outcomes += [Outcome(r, QUEUED_STATE) for r, _ in pending[done + 1 :]]
-            raise
-        finally:
-            self.ledger.finish(outcomes)
-
-    def _hand_off(self, record: DeliveryRecord, message: Any) -> Outcome:
-        try:
-            result = retry(lambda: self.send(message), attempts=RETRIES)
-        except TransientError as error:
-            self.counts["retried"] += 1
-            return Outcome(record, QUEUED_STATE, error=error.message)
-        except PermanentError as error:
-            self.counts["failed"] += 1
-            return Outcome(record, DeliveryState.FAILED, reason="rejected", error=error.message)
-        except InDoubtError as error:
-            self.counts["in_doubt"] += 1
-            return Outcome(record, DeliveryState.IN_DOUBT, error=error.message)
-        except FatalError as error:
+                out.append(self.pool.submit(pending))
+                while len(out) >= window and stopped is None:
+                    stopped = self._record(_result(out.popleft()))
+            if stopped is not None:
+                break
+        while out:  # what the workers are handing off is recorded whatever happened
+            stopped = self._record(_result(out.popleft())) or stopped
+        if stopped is not None and stopped.fatal is not None:
             raise Suspended(
-                f"{self.activity.kind} '{self.activity.id}' paused: {error.message}; "
-                "fix it, then 'partita resume' (nothing was lost: the ledger keeps what was sent)"
-            ) from None
-        self.counts["sent"] += 1
-        return Outcome(record, DeliveryState.SENT, provider_message_id=result.provider_message_id)
+                f"{self.activity.kind} '{self.activity.id}' paused: {stopped.fatal}; fix it, "
+                "then 'partita resume' (nothing was lost: the ledger keeps what was sent)"
+            )
+        if stopped is not None:
+            raise PartitaError(
+                f"{self.activity.kind} '{self.activity.id}': a hand-off failed unexpectedly "
+                f"({stopped.broken}); that delivery is in doubt, the others were kept"
+            )
+
+    def _record(self, result: GroupResult) -> GroupResult | None:
+        """Record a group's outcomes; the result again when the group stopped early."""
+        self.ledger.finish(result.handed)
+        counts = self.counts
+        for handed in result.handed:
+            if handed.state == DeliveryState.SENT:
+                counts["sent"] += 1
+            elif handed.state == DeliveryState.FAILED:
+                counts["failed"] += 1
+            elif handed.state == DeliveryState.IN_DOUBT:
+                counts["in_doubt"] += 1
+            elif handed.error is not None:  # back in the queue after transient errors
+                counts["retried"] += 1
+        return result if result.fatal is not None or result.broken is not None else None
 
     def tally(self) -> dict[str, Any]:
         return dict(self.counts)
+
+
+def _result(future: Future[GroupResult]) -> GroupResult:
+    """A worker's result; a worker that died leaves its group ``sending`` (dealt with as a
+    crash when the task runs again: in doubt, or resent with its idempotency key)."""
+    try:
+        return future.result()
+    except BrokenProcessPool as error:
+        raise PartitaError(
+            f"a worker process handing off messages stopped ({error}); the deliveries it had "
+            "are dealt with when the task runs again (in doubt, or resent with their "
+            "idempotency key when the provider deduplicates)"
+        ) from None
 
 
 def _record_outcomes(outcomes: BatchTable, records: list[DeliveryRecord]) -> None:

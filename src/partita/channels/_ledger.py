@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from partita.store.schema import DeliveryState
+from partita.channels._sending import Handed
+from partita.model.states import DeliveryState
 from partita.store.store import DeliveryRecord, Store, utcnow
 
 #: Keys per ``IN (…)`` query (SQLite allows 32,766 parameters in one statement).
@@ -42,18 +43,6 @@ class Recipient:
     key: str
     address: str | None
     reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one hand-off: ``sent`` (with the provider's id), ``failed`` (with a
-    reason), ``in_doubt``, or ``queued`` again (nothing was sent)."""
-
-    row: DeliveryRecord
-    state: DeliveryState
-    reason: str | None = None
-    error: str | None = None
-    provider_message_id: str | None = None
 
 
 class Ledger:
@@ -134,12 +123,12 @@ class Ledger:
         the ids taken (rows no longer queued are left out)."""
         return self.store.begin_deliveries([row.id for row in rows])
 
-    def finish(self, outcomes: Sequence[Outcome]) -> None:
+    def finish(self, outcomes: Sequence[Handed]) -> None:
         """Record the outcomes of a group's hand-offs in one commit."""
         self.store.finish_deliveries(
             [
                 {
-                    "id": o.row.id,
+                    "id": o.delivery,
                     "state": o.state.value,
                     "reason": o.reason,
                     "error": o.error,

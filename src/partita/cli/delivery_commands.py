@@ -16,10 +16,9 @@ from partita.engine import Engine
 from partita.engine.reports import delivery_report
 from partita.model.activities import ChannelBase
 from partita.model.problems import PartitaError, suggestion
-from partita.model.states import Mode, TransitionState
+from partita.model.states import DeliveryState, Mode, TransitionState
 from partita.model.variables import typed_variables
 from partita.store import ExecutionRecord
-from partita.store.schema import DeliveryState
 
 RowsOption = typer.Option(5, "--rows", min=1, max=1000, help="How many rows to render.")
 CampaignArg = typer.Argument(..., help="A campaign file or the name of a stored campaign.")

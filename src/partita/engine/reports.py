@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from partita.engine.service import Engine
-from partita.model.states import TransitionState
+from partita.model.states import DeliveryState, TransitionState
 from partita.store import ExecutionRecord, LogRecord, TaskRecord
-from partita.store.schema import DeliveryState, EventKind
+from partita.store.schema import EventKind
 
 
 def _time(value: datetime | None) -> str | None:

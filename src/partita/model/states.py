@@ -1,4 +1,5 @@
-"""The closed sets of statuses (campaigns, executions, tasks, transitions) and execution modes."""
+"""The closed sets of statuses (campaigns, executions, tasks, transitions, deliveries) and
+execution modes."""
 
 from __future__ import annotations
 
@@ -76,3 +77,14 @@ class LogLevel(enum.StrEnum):
     def rank(self) -> int:
         """Orders levels: debug < info < warning < error."""
         return list(LogLevel).index(self)
+
+
+class DeliveryState(enum.StrEnum):
+    """Where one delivery of the ledger stands (the state store keeps it a closed set)."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    EXCLUDED = "excluded"
+    IN_DOUBT = "in_doubt"

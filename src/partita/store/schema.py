@@ -6,7 +6,14 @@ import enum
 
 import sqlalchemy as sa
 
-from partita.model.states import ExecutionStatus, LogLevel, Mode, TaskStatus, TransitionState
+from partita.model.states import (
+    DeliveryState,
+    ExecutionStatus,
+    LogLevel,
+    Mode,
+    TaskStatus,
+    TransitionState,
+)
 
 metadata = sa.MetaData(
     naming_convention={
@@ -161,17 +168,6 @@ logs = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     _one_of("level", LogLevel),
 )
-
-
-class DeliveryState(enum.StrEnum):
-    """Where one delivery of the ledger stands (the state store keeps it a closed set)."""
-
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    EXCLUDED = "excluded"
-    IN_DOUBT = "in_doubt"
 
 
 deliveries = sa.Table(

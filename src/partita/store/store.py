@@ -21,7 +21,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from partita.model.states import ExecutionStatus, LogLevel, Mode, TaskStatus, TransitionState
+from partita.model.states import (
+    DeliveryState,
+    ExecutionStatus,
+    LogLevel,
+    Mode,
+    TaskStatus,
+    TransitionState,
+)
 from partita.store import schema as t
 from partita.store.records import (
     AudienceRecord,
@@ -33,7 +40,7 @@ from partita.store.records import (
     TransitionRecord,
     VersionRecord,
 )
-from partita.store.schema import DeliveryState, EventKind, SuppressionReason
+from partita.store.schema import EventKind, SuppressionReason
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
