@@ -11,10 +11,11 @@ carried::
     print(partita.execution_report(engine, execution)["transitions"])
 """
 
-from pathlib import Path as _Path
+from __future__ import annotations
 
-from partita.engine import Engine
-from partita.engine.reports import execution_report
+from pathlib import Path as _Path
+from typing import TYPE_CHECKING
+
 from partita.model.activities import (
     AndJoin,
     BuildAudience,
@@ -33,12 +34,32 @@ from partita.model.campaign import Campaign, Transition, Variable, load_campaign
 from partita.model.problems import InvalidInput, PartitaError, Problem
 from partita.model.project import Project, load_project
 
+if TYPE_CHECKING:
+    from partita.engine import Engine
+    from partita.engine.reports import execution_report
+
 __version__ = "0.1.0"
 
 
 def open_project(folder: str | _Path | None = None) -> Engine:
     """An :class:`Engine` on the project in ``folder`` (default: the current folder)."""
+    from partita.engine import Engine
+
     return Engine(load_project(_Path(folder) if folder is not None else None))
+
+
+def __getattr__(name: str) -> object:
+    """The engine and its reports, imported when first used: a process that needs only a part
+    of Partita (a channel's worker process) does not load the warehouse stack."""
+    if name == "Engine":
+        from partita.engine import Engine
+
+        return Engine
+    if name == "execution_report":
+        from partita.engine.reports import execution_report
+
+        return execution_report
+    raise AttributeError(f"module 'partita' has no attribute {name!r}")
 
 
 __all__ = [

@@ -133,3 +133,20 @@ def test_channels_api_is_pinned_and_resolves() -> None:
         member = getattr(channels, name)
         if callable(member):
             assert member.__module__.startswith("partita.channels"), (name, member.__module__)
+
+
+def test_a_channel_worker_loads_neither_the_warehouse_nor_the_store() -> None:
+    """The worker processes of a large send import ``partita.channels._sending`` only: none of
+    Ibis, DuckDB, PyArrow, SQLAlchemy (each worker would hold them: ~150 MB)."""
+    import subprocess
+    import sys
+
+    heavy = ["ibis", "duckdb", "pyarrow", "sqlalchemy", "sqlglot"]
+    code = (
+        "import sys, partita.channels._sending\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""

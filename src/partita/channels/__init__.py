@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from partita.channels._addresses import normalize_phone, valid_email
 from partita.channels._config import (
     PROVIDER_KINDS,
@@ -14,18 +17,6 @@ from partita.channels._config import (
     build_provider,
     provider_problem,
 )
-from partita.channels._exclusions import (
-    REASONS,
-    SUPPRESSIONS,
-    ExclusionRules,
-    count_reasons,
-    suppressions,
-    usable_address,
-    with_reasons,
-)
-from partita.channels._feedback import sync_suppressions
-from partita.channels._history import DELIVERIES_TABLE, EVENTS_TABLE, DeliveryHistory
-from partita.channels._ledger import Ledger, Recipient, idempotency_key
 from partita.channels._messages import (
     EmailMessage,
     PushMessage,
@@ -69,6 +60,50 @@ from partita.channels.providers import (
     WebhookProvider,
     retry,
 )
+
+if TYPE_CHECKING:
+    from partita.channels._exclusions import (
+        REASONS,
+        SUPPRESSIONS,
+        ExclusionRules,
+        count_reasons,
+        suppressions,
+        usable_address,
+        with_reasons,
+    )
+    from partita.channels._feedback import sync_suppressions
+    from partita.channels._history import DELIVERIES_TABLE, EVENTS_TABLE, DeliveryHistory
+    from partita.channels._ledger import Ledger, Recipient, idempotency_key
+
+#: The names whose modules read the warehouse or the state store: imported when first used, so
+#: that a worker process making messages loads neither.
+_WAREHOUSE_SIDE = {
+    **dict.fromkeys(
+        [
+            "REASONS",
+            "SUPPRESSIONS",
+            "ExclusionRules",
+            "count_reasons",
+            "suppressions",
+            "usable_address",
+            "with_reasons",
+        ],
+        "partita.channels._exclusions",
+    ),
+    "sync_suppressions": "partita.channels._feedback",
+    **dict.fromkeys(
+        ["DELIVERIES_TABLE", "EVENTS_TABLE", "DeliveryHistory"], "partita.channels._history"
+    ),
+    **dict.fromkeys(["Ledger", "Recipient", "idempotency_key"], "partita.channels._ledger"),
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _WAREHOUSE_SIDE.get(name)
+    if home is None:
+        raise AttributeError(f"module 'partita.channels' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
+
 
 __all__ = [
     "DELIVERIES_TABLE",
