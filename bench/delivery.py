@@ -11,10 +11,12 @@ Three measures:
 - **Liquid** alone: the subject, HTML and text templates rendered for the first rows of the
   shop, on one core (no MIME, no ledger);
 - **MIME** alone: the same messages as bytes (``mime_bytes``, what the providers send);
-- **end to end**: ``engine.start()`` + ``engine.run()`` of the campaign; the email task's time
-  from the state store, messages per second, the peak RSS of the process (and of any worker
-  processes). The number of ``.eml`` files in the outbox (or of messages the SMTP server
-  received) must equal the ledger's ``sent`` count, or the run fails.
+- **end to end**: ``engine.start()`` + ``engine.run()`` of the campaign, in a fresh process
+  (started with ``python -c``, as a user's ``partita start`` would be: nothing of this
+  benchmark is in its memory, and its worker processes import only what they need); the email
+  task's time from the state store, messages per second, the peak RSS of that process and of
+  its worker processes. The number of ``.eml`` files in the outbox (or of messages the SMTP
+  server received) must equal the ledger's ``sent`` count, or the run fails.
 
 With ``--smtp`` the messages go to an aiosmtpd server in a separate process on loopback that
 counts what it receives and drops it.
@@ -29,12 +31,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
+import json
 import multiprocessing
 import os
 import re
 import resource
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -359,18 +364,17 @@ def _children() -> list[int]:
 
 class RssSampler(threading.Thread):
     """Samples the resident memory of this process and of its children (the channel's worker
-    processes; not the SMTP server, which is left out) every 0.2 s; keeps the peaks."""
+    processes) every 0.2 s; keeps the peaks."""
 
-    def __init__(self, leave_out: int | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.leave_out = leave_out
         self.peak_total = 0.0
         self.peak_children = 0.0
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(0.2):
-            children = sum(_rss_mb(pid) for pid in _children() if pid != self.leave_out)
+            children = sum(_rss_mb(pid) for pid in _children())
             self.peak_children = max(self.peak_children, children)
             self.peak_total = max(self.peak_total, _rss_mb(os.getpid()) + children)
 
@@ -388,15 +392,13 @@ def run_end_to_end(
     project: Path,
     provider: str,
     batch_size: int,
-    count: Any,
     profile: Path | None = None,
-    server: int | None = None,
 ) -> EndToEnd:
     """Start and run the campaign live (under cProfile into ``profile`` if given); what was
-    delivered, for the caller to check against the ledger."""
+    delivered to the outbox (0 for SMTP: the caller counts), to check against the ledger."""
     clean(project)
     stall = cpu_stall()
-    sampler = RssSampler(leave_out=server)
+    sampler = RssSampler()
     sampler.start()
     engine = Engine(load_project(project))
     try:
@@ -434,10 +436,9 @@ def run_end_to_end(
     elapsed = ended - launched
     stalled = cpu_stall()
     pressure = None if stall is None or stalled is None else (stalled - stall) / (ended - started)
-    if count is None:
+    delivered = 0
+    if (project / OUTBOX).is_dir():
         delivered = sum(1 for entry in os.scandir(project / OUTBOX) if entry.name.endswith(".eml"))
-    else:
-        delivered = int(count.value)
     sent = states.get(DeliveryState.SENT.value, 0)
     return EndToEnd(
         provider=provider,
@@ -452,6 +453,26 @@ def run_end_to_end(
         total_rss_mb=sampler.peak_total,
         pressure=pressure,
     )
+
+
+def run_in_fresh_process(
+    project: Path, provider: str, batch_size: int, profile: Path | None
+) -> EndToEnd:
+    """:func:`run_end_to_end` in a new interpreter started with ``python -c``."""
+    profile_text = str(profile) if profile is not None else None
+    code = (
+        "import dataclasses, json, sys; from pathlib import Path; "
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r}); "
+        "from bench.delivery import run_end_to_end; "
+        f"profile = {profile_text!r}; "
+        f"result = run_end_to_end(Path({str(project)!r}), {provider!r}, {batch_size!r}, "
+        "Path(profile) if profile else None); "
+        "print(json.dumps(dataclasses.asdict(result)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the end-to-end run failed:\n{done.stderr}{done.stdout}")
+    return EndToEnd(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -529,14 +550,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit("the SMTP server did not start")
     project = write_bench_project(root, port)
     try:
-        result = run_end_to_end(
+        result = run_in_fresh_process(
             project,
             "bench_smtp" if args.smtp else "bench_outbox",
             args.batch_size,
-            count,
             args.profile,
-            server.pid if server is not None else None,
         )
+        if count is not None:
+            result = dataclasses.replace(result, delivered=int(count.value))
     finally:
         if server is not None:
             server.terminate()
