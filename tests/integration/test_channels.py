@@ -289,16 +289,16 @@ def test_pause_between_batches_then_resume(
     execution = engine.start(parse_campaign(email_campaign(batch=20)))
     from partita.activities import channel
 
-    original = channel._record_outcomes
+    original = channel._HandOff.deliver
     calls = {"n": 0}
 
-    def pause_after_two(outcomes: Any, records: Any) -> None:
-        original(outcomes, records)
+    def pause_after_two(self: Any, *args: Any) -> None:  # after each batch's hand-offs
+        original(self, *args)
         calls["n"] += 1
         if calls["n"] == 2:
             engine.pause(execution.id)
 
-    monkeypatch.setattr(channel, "_record_outcomes", pause_after_two)
+    monkeypatch.setattr(channel._HandOff, "deliver", pause_after_two)
     paused = engine.run(execution.id)
     assert paused.status == ExecutionStatus.PAUSED
     assert len(smtp.messages) == 40
@@ -566,14 +566,14 @@ def test_stop_during_a_send_sends_nothing_more(
     execution = engine.start(parse_campaign(email_campaign(batch=20)))
     from partita.activities import channel
 
-    original = channel._record_outcomes
+    original = channel._HandOff.deliver
 
-    def stop_after_one(outcomes: Any, records: Any) -> None:
-        original(outcomes, records)
+    def stop_after_one(self: Any, *args: Any) -> None:  # after each batch's hand-offs
+        original(self, *args)
         if engine.store.execution(execution.id).status == ExecutionStatus.RUNNING:
             engine.stop(execution.id)
 
-    monkeypatch.setattr(channel, "_record_outcomes", stop_after_one)
+    monkeypatch.setattr(channel._HandOff, "deliver", stop_after_one)
     assert engine.run(execution.id).status == ExecutionStatus.STOPPED
     assert len(smtp.messages) == 20
     assert engine.store.tasks(execution.id)[-1].status == TaskStatus.CANCELLED

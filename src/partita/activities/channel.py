@@ -5,13 +5,17 @@ A run:
 1. checks the provider entry and compiles the templates (the text part of an email is derived
    from its HTML template once);
 2. adds the exclusion ``reason`` to the inbound population in one SQL pass and counts the
-   reasons (``partita.channels`` ``_exclusions``); the eligible rows go to a scratch table;
-3. reads the eligible rows in key order, ``batch_size`` at a time (keyset pages: memory does
-   not grow with the audience); per batch: addresses checked (``invalid_address``), rows
-   queued in the ledger, then each queued row marked ``sending`` (committed) before it is
-   handed to the provider, then ``sent`` / ``failed`` / ``in_doubt`` / back to ``queued``;
+   reasons (``partita.channels`` ``_exclusions``); the eligible rows go to a scratch table,
+   numbered in key order;
+3. reads the eligible rows in key order, ``batch_size`` at a time (pages: memory does not
+   grow with the audience); per batch: addresses checked (``invalid_address``), rows queued in
+   the ledger, then the queued rows handed off in groups (``partita.channels._sending``): a
+   group is marked ``sending`` (committed) before its messages go to the provider, then each
+   is ``sent`` / ``failed`` / ``in_doubt`` / back to ``queued``; for a large audience worker
+   processes render and hand off several groups at once;
 4. produces ``out`` (the recipients sent, with ``delivery_id``, ``sent_at``,
-   ``provider_message_id``) and ``excluded`` (the recipients not sent, with ``reason``).
+   ``provider_message_id``) and ``excluded`` (the recipients not sent, with ``reason``), from
+   the ledger.
 
 In test mode every message is rendered (a template that fails on a row fails the task) and the
 exclusions are computed, but no ledger row is written and nothing is sent: ``out`` holds the
@@ -78,6 +82,7 @@ from partita.channels._sending import (
     Composer,
     GroupResult,
     GroupSender,
+    Handed,
     Pending,
     SenderPool,
     content_of,
@@ -218,7 +223,7 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
         live and wake_at is not None and bool(activity.quiet_hours and activity.quiet_hours.defer)
     )
     deferred = excluded_counts.pop(QUIET_HOURS, 0) if deferring else 0
-    eligible = ctx.scratch(reasoned.filter(reasoned.reason.isnull()).drop("reason"))
+    eligible = ctx.scratch(_numbered(reasoned.filter(reasoned.reason.isnull()), source.key))
     outcomes_name = ctx.warehouse.working_table_name(
         ctx.campaign.name, ctx.execution_id, activity.id, "outcomes"
     )
@@ -359,18 +364,35 @@ def _ledger_keys(ctx: RunContext, activity: ChannelBase, dimension: str) -> ir.T
     return _key_table(ctx, activity, "ledger", ([r.recipient_key for r in page] for page in pages))
 
 
-def _pages(table: ir.Table, key: str, size: int) -> Iterator[list[dict[str, Any]]]:
-    """The rows of ``table`` in key order, ``size`` at a time (one query per page)."""
-    last: Any = None
+#: The column that numbers the eligible rows in key order (not seen by the templates).
+_ORDINAL = "_partita_ordinal"
+
+
+def _numbered(eligible: ir.Table, key: str) -> ir.Table:
+    """``eligible`` without its ``reason``, its rows numbered in key order and written in that
+    order: a page of them is a range of numbers, which DuckDB reads from the few row groups
+    that hold it (a keyset page, ``key > last ORDER BY key LIMIT n``, reads every row after
+    ``last``: quadratic over a large audience)."""
+    numbered = eligible.drop("reason").mutate(
+        **{_ORDINAL: ibis.row_number().over(order_by=eligible[key])}
+    )
+    return numbered.order_by(_ORDINAL)
+
+
+def _pages(table: ir.Table, size: int) -> Iterator[list[dict[str, Any]]]:
+    """The rows of a :func:`_numbered` table in key order, ``size`` at a time (one query per
+    page: memory does not grow with the audience)."""
+    ordinal = table[_ORDINAL]
+    start = 0
     while True:
-        page = table if last is None else table.filter(table[key] > last)
-        rows = page.order_by(key).limit(size).to_pyarrow().to_pylist()
+        page = table.filter((ordinal >= start) & (ordinal < start + size))
+        rows = page.order_by(_ORDINAL).drop(_ORDINAL).to_pyarrow().to_pylist()
         if not rows:
             return
         yield rows
-        last = rows[-1][key]
         if len(rows) < size:
             return
+        start += size
 
 
 def _address_of(activity: ChannelBase, rules: ExclusionRules, row: Mapping[str, Any]) -> Any:
@@ -392,7 +414,7 @@ def _rehearse(
     """Test mode: render every message, send nothing, write no ledger row."""
     invalid = 0
     rendered = 0
-    for rows in _pages(eligible, source.key, activity.batch_size):
+    for rows in _pages(eligible, activity.batch_size):
         records: list[dict[str, Any]] = []
         for row in rows:
             recipient = str(row[source.key])
@@ -462,9 +484,11 @@ def _send(
     pool = None
     if workers > 1:
         pool = SenderPool(workers, activity, composer, ctx.channels, ctx.root)
-    hand_off = _HandOff(activity, ledger, GroupSender(composer, provider, activity.rate_limit), pool)
+    hand_off = _HandOff(
+        activity, ledger, GroupSender(composer, provider, activity.rate_limit), pool
+    )
     try:
-        for rows in _pages(eligible, source.key, activity.batch_size):
+        for rows in _pages(eligible, activity.batch_size):
             by_key = {str(row[source.key]): row for row in rows}
             recipients = []
             for recipient, row in by_key.items():
@@ -474,7 +498,6 @@ def _send(
                 recipients.append(Recipient(recipient, shown, INVALID_ADDRESS if invalid else None))
             queued = [r for r in ledger.queue(recipients) if r.state == DeliveryState.QUEUED]
             hand_off.deliver(queued, by_key, ctx.variables)
-            _record_outcomes(outcomes, ledger.rows(list(by_key)))
             if ctx.should_stop():
                 raise Interrupted()
         for _ in range(PASSES):  # rows a transient error left in the queue
@@ -486,7 +509,9 @@ def _send(
             time.sleep(0.5)
             for page in _chunks(waiting, activity.batch_size):
                 found = _rows_of(eligible, source.key, [r.recipient_key for r in page])
-                hand_off.deliver([r for r in page if r.recipient_key in found], found, ctx.variables)
+                hand_off.deliver(
+                    [r for r in page if r.recipient_key in found], found, ctx.variables
+                )
                 if ctx.should_stop():
                     raise Interrupted()
     finally:
@@ -500,6 +525,7 @@ def _send(
             f"{len(left):,} deliveries could not be sent after {PASSES + 1} passes "
             f"(transient provider errors; the last: {left[-1].error}): resume to try again"
         )
+    _record_outcomes(outcomes, ledger)
     return hand_off.tally()
 
 
@@ -509,7 +535,8 @@ def _chunks(items: list[DeliveryRecord], size: int) -> Iterator[list[DeliveryRec
 
 
 def _rows_of(table: ir.Table, key: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-    rows = table.filter(table[key].cast("string").isin(keys)).to_pyarrow().to_pylist()
+    chosen = table.filter(table[key].cast("string").isin(keys)).drop(_ORDINAL)
+    rows = chosen.to_pyarrow().to_pylist()
     return {str(row[key]): row for row in rows}
 
 
@@ -550,6 +577,8 @@ class _HandOff:
         self.ledger = ledger
         self.local = local
         self.pool = pool
+        #: What a message's row carries to the sender: the columns its templates read.
+        self.names = local.composer.names
         self.counts = {"sent": 0, "failed": 0, "in_doubt": 0, "retried": 0}
         self.size = GROUP
         if activity.rate_limit:  # a group is at most about a second of sending
@@ -563,35 +592,44 @@ class _HandOff:
     ) -> None:
         """Hand off the deliveries of ``records`` (queued rows; ``rows``: their rows by
         recipient key); raises Suspended on a fatal provider error, once the groups already
-        out are recorded."""
+        out are recorded. The outcomes of a group are committed with the ``sending`` mark of
+        the next one (one commit per group)."""
         window = max(1, IN_FLIGHT // self.size) if self.pool is not None else 1
+        names = self.names
         out: deque[Future[GroupResult]] = deque()
+        unrecorded: list[Handed] = []
         stopped: GroupResult | None = None
-        for start in range(0, len(records), self.size):
-            group = records[start : start + self.size]
-            taken = self.ledger.begin_many(group)
-            pending = [
-                Pending(
-                    r.id,
-                    r.idempotency_key,
-                    r.address,
-                    message_row(rows[r.recipient_key], r.idempotency_key, variables),
-                )
-                for r in group
-                if r.id in taken
-            ]
-            if not pending:
-                continue
-            if self.pool is None:
-                stopped = self._record(self.local.send(pending))
-            else:
-                out.append(self.pool.submit(pending))
-                while len(out) >= window and stopped is None:
-                    stopped = self._record(_result(out.popleft()))
-            if stopped is not None:
-                break
-        while out:  # what the workers are handing off is recorded whatever happened
-            stopped = self._record(_result(out.popleft())) or stopped
+        try:
+            for start in range(0, len(records), self.size):
+                if len(out) >= window:
+                    stopped = self._take(_result(out.popleft()), unrecorded)
+                    if stopped is not None:
+                        break
+                group = records[start : start + self.size]
+                taken = self.ledger.finish_and_begin(unrecorded, group)
+                unrecorded = []
+                pending = [
+                    Pending(
+                        r.id,
+                        r.idempotency_key,
+                        r.address,
+                        message_row(rows[r.recipient_key], r.idempotency_key, variables, names),
+                    )
+                    for r in group
+                    if r.id in taken
+                ]
+                if not pending:
+                    continue
+                if self.pool is None:
+                    stopped = self._take(self.local.send(pending), unrecorded)
+                    if stopped is not None:
+                        break
+                else:
+                    out.append(self.pool.submit(pending))
+            while out:  # what the workers are handing off is recorded whatever happened
+                stopped = self._take(_result(out.popleft()), unrecorded) or stopped
+        finally:
+            self.ledger.finish(unrecorded)
         if stopped is not None and stopped.fatal is not None:
             raise Suspended(
                 f"{self.activity.kind} '{self.activity.id}' paused: {stopped.fatal}; fix it, "
@@ -603,9 +641,10 @@ class _HandOff:
                 f"({stopped.broken}); that delivery is in doubt, the others were kept"
             )
 
-    def _record(self, result: GroupResult) -> GroupResult | None:
-        """Record a group's outcomes; the result again when the group stopped early."""
-        self.ledger.finish(result.handed)
+    def _take(self, result: GroupResult, unrecorded: list[Handed]) -> GroupResult | None:
+        """Count a group's outcomes and keep them to be recorded; the result again when the
+        group stopped early."""
+        unrecorded += result.handed
         counts = self.counts
         for handed in result.handed:
             if handed.state == DeliveryState.SENT:
@@ -635,20 +674,12 @@ def _result(future: Future[GroupResult]) -> GroupResult:
         ) from None
 
 
-def _record_outcomes(outcomes: BatchTable, records: list[DeliveryRecord]) -> None:
-    rows = [
-        _outcome(
-            r.recipient_key,
-            r.state.value,
-            r.reason,
-            r.idempotency_key,
-            r.sent_at,
-            r.provider_message_id,
-        )
-        for r in records
-    ]
-    if rows:
-        outcomes.append(pa.Table.from_pylist(rows, schema=_OUTCOMES))
+def _record_outcomes(outcomes: BatchTable, ledger: Ledger) -> None:
+    """Every ledger row of the activity (this run's and an earlier run's) into ``outcomes``,
+    a page at a time."""
+    for page in ledger.store.delivery_outcomes(ledger.execution_id, ledger.activity_id):
+        columns = [list(column) for column in zip(*page, strict=True)]
+        outcomes.append(pa.Table.from_arrays(columns, schema=_OUTCOMES))
 
 
 def _log_summary(
@@ -754,7 +785,8 @@ def sample(
     eligible = reasoned.filter(reasoned.reason.isnull()).drop("reason")
     key = dimension.key
     messages: list[tuple[Any, Any, str | None]] = []
-    for row in next(_pages(eligible, key, max(rows, 1)), []):
+    first = eligible.order_by(key).limit(max(rows, 1)).to_pyarrow().to_pylist()
+    for row in first:
         recipient = str(row[key])
         delivery = idempotency_key(execution_id, activity.id, recipient)
         address = _address_of(activity, rules, row)

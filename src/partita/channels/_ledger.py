@@ -5,9 +5,12 @@ batch:
 
 1. :meth:`Ledger.queue` inserts the batch's rows as ``queued``; rows already there (an earlier
    attempt) are kept as they are;
-2. for each row still ``queued``: :meth:`Ledger.begin` moves it to ``sending`` and commits,
-   *before* the provider gets the message; then :meth:`sent`, :meth:`failed`, :meth:`in_doubt`
-   or :meth:`requeue` (a transient error, tried again later) records the outcome.
+2. the rows still ``queued`` go in groups: :meth:`Ledger.finish_and_begin` moves a group to
+   ``sending`` and commits *before* the provider gets its messages (recording the previous
+   group's outcomes in the same commit); :meth:`Ledger.finish` records the last group's
+   outcomes: ``sent``, ``failed``, ``in_doubt``, or ``queued`` again (a transient error, tried
+   later). The one-row forms are :meth:`begin`, then :meth:`sent`, :meth:`failed`,
+   :meth:`in_doubt` or :meth:`requeue`.
 
 A row found in ``sending`` when a task starts is the trace of a crash during a hand-off: its
 outcome is unknown. :meth:`recover` marks those rows ``in_doubt`` (never resent), or, when the
@@ -100,7 +103,7 @@ class Ledger:
             }
             for r in recipients
         ]
-        self.store.queue_deliveries(
+        return self.store.queue_deliveries(
             self.execution_id,
             self.activity_id,
             self.channel,
@@ -108,7 +111,6 @@ class Ledger:
             dimension=self.dimension,
             category=self.category,
         )
-        return self.rows([r.key for r in recipients])
 
     def rows(self, keys: Sequence[str]) -> list[DeliveryRecord]:
         """The ledger rows of these recipients."""
@@ -118,14 +120,18 @@ class Ledger:
             found += self.store.deliveries(self.execution_id, self.activity_id, keys=chunk)
         return found
 
-    def begin_many(self, rows: Sequence[DeliveryRecord]) -> set[int]:
-        """``queued`` -> ``sending`` for a group of rows in one commit, before their hand-off;
-        the ids taken (rows no longer queued are left out)."""
-        return self.store.begin_deliveries([row.id for row in rows])
-
     def finish(self, outcomes: Sequence[Handed]) -> None:
         """Record the outcomes of a group's hand-offs in one commit."""
-        self.store.finish_deliveries(
+        self.finish_and_begin(outcomes, [])
+
+    def finish_and_begin(
+        self, outcomes: Sequence[Handed], rows: Sequence[DeliveryRecord]
+    ) -> set[int]:
+        """Record the outcomes of one group and move the next group's rows (those still
+        ``queued``) to ``sending``, in one commit, before their hand-off; the ids taken."""
+        if not outcomes and not rows:
+            return set()
+        return self.store.finish_and_begin_deliveries(
             [
                 {
                     "id": o.delivery,
@@ -133,10 +139,10 @@ class Ledger:
                     "reason": o.reason,
                     "error": o.error,
                     "provider_message_id": o.provider_message_id,
-                    "sent_at": utcnow() if o.state == DeliveryState.SENT else None,
                 }
                 for o in outcomes
-            ]
+            ],
+            [row.id for row in rows],
         )
 
     def begin(self, row: DeliveryRecord) -> bool:

@@ -87,6 +87,11 @@ class Composer:
             )
         return cls(activity, templates, sender, tracking)
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The root names the templates read (columns and message variables)."""
+        return frozenset().union(*(template.variables for template in self.templates.values()))
+
     def _render(self, name: str, row: Mapping[str, object]) -> str:
         return self.templates[name].render(row)
 
@@ -145,11 +150,16 @@ class Composer:
 
 
 def message_row(
-    row: Mapping[str, object], key: str, variables: Mapping[str, Any]
+    row: Mapping[str, object],
+    key: str,
+    variables: Mapping[str, Any],
+    names: frozenset[str] | None = None,
 ) -> dict[str, object]:
-    """What a template sees: the row's columns plus the message variables
-    (``unsubscribe_url`` is filled by :meth:`Composer.compose` when tracking is on)."""
-    return {**row, "delivery_id": key, "unsubscribe_url": "", "vars": dict(variables)}
+    """What a template sees: the row's columns (only ``names`` when given: the columns the
+    templates read, :attr:`Composer.names`) plus the message variables (``unsubscribe_url``
+    is filled by :meth:`Composer.compose` when tracking is on)."""
+    kept = row if names is None else {name: row[name] for name in names if name in row}
+    return {**kept, "delivery_id": key, "unsubscribe_url": "", "vars": dict(variables)}
 
 
 class Pace:

@@ -655,12 +655,13 @@ class Store:
         *,
         dimension: str | None = None,
         category: str | None = None,
-    ) -> None:
+    ) -> list[DeliveryRecord]:
         """Insert ledger rows (``recipient_key``, ``address``, ``idempotency_key``, and
         optionally ``state``/``reason``) as ``queued``; a row already there for the same
-        recipient is kept as it is (INSERT … ON CONFLICT DO NOTHING)."""
+        recipient is kept as it is (INSERT … ON CONFLICT DO NOTHING). The rows of the batch, in
+        its order: as inserted, or as they were (read back only for those)."""
         if not rows:
-            return
+            return []
         now = utcnow()
         values = [
             {
@@ -680,12 +681,31 @@ class Store:
             }
             for row in rows
         ]
-        insert = _dialect_insert(self.engine.dialect.name)(t.deliveries)
+        d = t.deliveries
+        insert = _dialect_insert(self.engine.dialect.name)(d)
         statement = insert.on_conflict_do_nothing(
             index_elements=["execution_id", "activity_id", "recipient_key"]
-        )
+        ).returning(d.c.id, d.c.recipient_key)
         with self._tx() as c:
-            c.execute(statement, values)
+            inserted = {key: id_ for id_, key in c.execute(statement, values)}
+        found: dict[str, DeliveryRecord] = {}
+        already = [v["recipient_key"] for v in values if v["recipient_key"] not in inserted]
+        for start in range(0, len(already), 5_000):  # SQLite takes 32,766 parameters at most
+            chunk = already[start : start + 5_000]
+            for record in self.deliveries(execution_id, activity_id, keys=chunk):
+                found[record.recipient_key] = record
+        for value in values:
+            key = value["recipient_key"]
+            if key in inserted:
+                found[key] = DeliveryRecord(
+                    id=inserted[key],
+                    state=DeliveryState(value["state"]),
+                    provider_message_id=None,
+                    sent_at=None,
+                    error=None,
+                    **{k: value[k] for k in _QUEUED_FIELDS},
+                )
+        return [found[value["recipient_key"]] for value in values]
 
     def deliveries(
         self,
@@ -729,6 +749,38 @@ class Store:
             yield rows
             after = rows[-1].id
 
+    def delivery_outcomes(
+        self, execution_id: int, activity_id: str, size: int = 50_000
+    ) -> Iterator[list[tuple[str, str, str | None, str, datetime | None, str | None]]]:
+        """What became of each recipient of one activity in one execution, ``size`` rows at a
+        time, by id: (recipient key, state, reason, idempotency key, sent at, provider's
+        message id): what the activity's outputs are made of."""
+        d = t.deliveries
+        columns = (
+            d.c.id,
+            d.c.recipient_key,
+            d.c.state,
+            d.c.reason,
+            d.c.idempotency_key,
+            d.c.sent_at,
+            d.c.provider_message_id,
+        )
+        after = 0
+        while True:
+            query = (
+                sa.select(*columns)
+                .where(d.c.execution_id == execution_id, d.c.activity_id == activity_id)
+                .where(d.c.id > after)
+                .order_by(d.c.id)
+                .limit(size)
+            )
+            with self._tx() as c:
+                rows = c.execute(query).all()
+            if not rows:
+                return
+            yield [(r[1], r[2], r[3], r[4], _aware(r[5]), r[6]) for r in rows]
+            after = rows[-1][0]
+
     def mark_delivery(
         self,
         delivery_id: int,
@@ -750,58 +802,40 @@ class Store:
             )
         return bool(result.rowcount)
 
-    def begin_deliveries(self, ids: Sequence[int]) -> set[int]:
-        """Move these ledger rows from ``queued`` to ``sending`` (attempts + 1) in one
-        committed statement, before their hand-off; the ids that moved (a row another worker
-        took meanwhile is left out)."""
-        if not ids:
-            return set()
+    def finish_and_begin_deliveries(
+        self, outcomes: Sequence[Mapping[str, Any]], ids: Sequence[int]
+    ) -> set[int]:
+        """Record the outcomes of one group's hand-offs (each mapping has ``id``, ``state``,
+        ``reason``, ``error``, ``provider_message_id``; a ``sent`` row gets the commit's time
+        as ``sent_at``; only rows still ``sending`` change) and move the next group's rows
+        (``ids``) from ``queued`` to ``sending`` (attempts + 1), in one commit, before their
+        hand-off; the ids that moved (a row another worker took meanwhile is left out)."""
         d = t.deliveries
-        statement = (
-            sa.update(d)
-            .where(d.c.id.in_(list(ids)), d.c.state == DeliveryState.QUEUED.value)
-            .values(
-                state=DeliveryState.SENDING.value, attempts=d.c.attempts + 1, updated_at=utcnow()
-            )
-            .returning(d.c.id)
-        )
-        with self._tx() as c:
-            return {int(row[0]) for row in c.execute(statement)}
-
-    def finish_deliveries(self, outcomes: Sequence[Mapping[str, Any]]) -> None:
-        """Record the outcomes of hand-offs in one transaction: each mapping has ``id``,
-        ``state``, ``reason``, ``error``, ``provider_message_id``, ``sent_at``; only rows still
-        ``sending`` change."""
-        if not outcomes:
-            return
-        d = t.deliveries
-        statement = (
-            sa.update(d)
-            .where(d.c.id == sa.bindparam("b_id"), d.c.state == DeliveryState.SENDING.value)
-            .values(
-                state=sa.bindparam("b_state"),
-                reason=sa.bindparam("b_reason"),
-                error=sa.bindparam("b_error"),
-                provider_message_id=sa.bindparam("b_provider_message_id"),
-                sent_at=sa.bindparam("b_sent_at"),
-                updated_at=sa.bindparam("b_updated_at"),
-            )
-        )
         now = utcnow()
-        rows = [
-            {
-                "b_id": o["id"],
-                "b_state": o["state"],
-                "b_reason": o.get("reason"),
-                "b_error": o.get("error"),
-                "b_provider_message_id": o.get("provider_message_id"),
-                "b_sent_at": o.get("sent_at"),
-                "b_updated_at": now,
-            }
-            for o in outcomes
-        ]
         with self._tx() as c:
-            c.execute(statement, rows)
+            if outcomes:
+                rows = [
+                    {
+                        "b_id": o["id"],
+                        "b_state": o["state"],
+                        "b_reason": o.get("reason"),
+                        "b_error": o.get("error"),
+                        "b_provider_message_id": o.get("provider_message_id"),
+                        "b_sent_at": now if o["state"] == SENT else None,
+                        "b_updated_at": now,
+                    }
+                    for o in outcomes
+                ]
+                c.execute(_FINISH, rows)
+            if not ids:
+                return set()
+            statement = (
+                sa.update(d)
+                .where(d.c.id.in_(list(ids)), d.c.state == DeliveryState.QUEUED.value)
+                .values(state=SENDING, attempts=d.c.attempts + 1, updated_at=now)
+                .returning(d.c.id)
+            )
+            return {int(row[0]) for row in c.execute(statement)}
 
     def mark_deliveries(
         self,
@@ -1311,6 +1345,45 @@ def _log(row: Any) -> LogRecord:
         details=row.details,
         at=_utc(row.at),
     )
+
+
+SENT = DeliveryState.SENT.value
+SENDING = DeliveryState.SENDING.value
+
+#: Records one hand-off's outcome (executed once per row of a group); only a row still
+#: ``sending`` changes.
+_FINISH = (
+    sa.update(t.deliveries)
+    .where(
+        t.deliveries.c.id == sa.bindparam("b_id"),
+        t.deliveries.c.state == DeliveryState.SENDING.value,
+    )
+    .values(
+        state=sa.bindparam("b_state"),
+        reason=sa.bindparam("b_reason"),
+        error=sa.bindparam("b_error"),
+        provider_message_id=sa.bindparam("b_provider_message_id"),
+        sent_at=sa.bindparam("b_sent_at"),
+        updated_at=sa.bindparam("b_updated_at"),
+    )
+)
+
+
+#: The fields of a ledger row that :meth:`Store.queue_deliveries` writes as given.
+_QUEUED_FIELDS = (
+    "execution_id",
+    "activity_id",
+    "recipient_key",
+    "channel",
+    "dimension",
+    "category",
+    "address",
+    "reason",
+    "attempts",
+    "idempotency_key",
+    "queued_at",
+    "updated_at",
+)
 
 
 def _delivery(row: Any) -> DeliveryRecord:
