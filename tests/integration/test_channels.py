@@ -18,7 +18,7 @@ from partita.model.problems import InvalidInput
 from partita.model.project import load_project
 from partita.model.states import DeliveryState, ExecutionStatus, TaskStatus
 from partita.store import schema as t
-from tests.channel_servers import HttpServers, SmtpServer, SmtpServers
+from tests.channel_servers import HttpServers, Reply, SmtpServer, SmtpServers
 from tests.support import SQL, counts, keys, run_campaign, set_channels, table_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -703,4 +703,67 @@ def test_a_template_failing_on_a_row_fails_that_delivery_only(
     assert len(failed) == len(expected) - len(odd)
     assert {r.reason for r in failed} == {"render_error"}
     assert "subject" in (failed[0].error or "")
+    engine.close()
+
+
+def test_a_killed_worker_leaves_its_messages_to_the_next_run(
+    project_dir: Path, http_servers: HttpServers, sql: SQL, monkeypatch: Any
+) -> None:
+    """A worker process killed during a hand-off: the task stops saying so, and what the workers
+    had stays 'sending'; the next run resends those with their idempotency key (the gateway
+    deduplicates) and sends everyone else exactly once."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    import partita.activities.channel as channel_activity
+    from partita.activities.channel import IN_FLIGHT
+
+    monkeypatch.setattr(channel_activity, "POOL_FROM", 1)
+    server = http_servers()
+    server.script(*[Reply.json(200, {"id": f"m{i}"}) for i in range(30)], Reply.hang(5))
+    set_channels(project_dir, f'  sms: {{provider: http, url: "{server.url}/sms", token: k}}\n')
+    engine = open_engine(project_dir)
+    execution = engine.start(parse_campaign(SMS.replace(" and loyalty_tier = 'gold'", "")))
+
+    def kill_the_workers() -> None:  # once the 31st request hangs in a worker
+        deadline = time.monotonic() + 60
+        while len(server.requests) < 31 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for worker in multiprocessing.active_children():
+            os.kill(worker.pid or 0, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_workers)
+    killer.start()
+    stopped = engine.run(execution.id)
+    killer.join()
+    assert stopped.status != ExecutionStatus.COMPLETED
+    task = engine.store.tasks(execution.id)[-1]
+    assert "a worker process handing off messages stopped" in (task.error or ""), task.error
+    in_flight = [
+        r for r in engine.store.deliveries(execution.id, "text") if r.state.value == "sending"
+    ]
+    assert 0 < len(in_flight) <= IN_FLIGHT
+    before = len(server.requests)
+
+    engine.retry(task.id)
+    assert engine.run(execution.id).status == ExecutionStatus.COMPLETED
+    expected = sql(
+        "SELECT phone FROM customers WHERE country = 'FR' AND phone IS NOT NULL "
+        "AND trim(phone) <> '' AND sms_optin"
+    )
+    rows = engine.store.deliveries(execution.id, "text")
+    sent = [r for r in rows if r.state == DeliveryState.SENT]
+    assert len(sent) + counts_of_invalid(engine, {"execution": execution.id}) == len(expected)
+    by_key: dict[str, int] = {}
+    for request in server.requests:
+        key = request.headers["idempotency-key"]
+        by_key[key] = by_key.get(key, 0) + 1
+    assert set(by_key) == {r.idempotency_key for r in sent}  # everyone, under their own key
+    twice = {key for key, n in by_key.items() if n > 1}
+    # only what was out when the workers died was sent again, with the same key
+    assert twice <= {r.idempotency_key for r in in_flight}
+    assert len(server.requests) - before == len(sent) - (before - len(twice))
     engine.close()
