@@ -27,9 +27,6 @@ from partita.channels._sending import Handed
 from partita.model.states import DeliveryState
 from partita.store.store import DeliveryRecord, Store, utcnow
 
-#: Keys per ``IN (…)`` query (SQLite allows 32,766 parameters in one statement).
-_KEYS_PER_QUERY = 5_000
-
 QUEUED = DeliveryState.QUEUED
 SENDING = DeliveryState.SENDING
 
@@ -113,12 +110,8 @@ class Ledger:
         )
 
     def rows(self, keys: Sequence[str]) -> list[DeliveryRecord]:
-        """The ledger rows of these recipients."""
-        found: list[DeliveryRecord] = []
-        for start in range(0, len(keys), _KEYS_PER_QUERY):
-            chunk = keys[start : start + _KEYS_PER_QUERY]
-            found += self.store.deliveries(self.execution_id, self.activity_id, keys=chunk)
-        return found
+        """The ledger rows of these recipients, by id."""
+        return self.store.deliveries(self.execution_id, self.activity_id, keys=keys)
 
     def finish(self, outcomes: Sequence[Handed]) -> None:
         """Record the outcomes of a group's hand-offs in one commit."""

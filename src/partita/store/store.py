@@ -690,10 +690,8 @@ class Store:
             inserted = {key: id_ for id_, key in c.execute(statement, values)}
         found: dict[str, DeliveryRecord] = {}
         already = [v["recipient_key"] for v in values if v["recipient_key"] not in inserted]
-        for start in range(0, len(already), 5_000):  # SQLite takes 32,766 parameters at most
-            chunk = already[start : start + 5_000]
-            for record in self.deliveries(execution_id, activity_id, keys=chunk):
-                found[record.recipient_key] = record
+        for record in self.deliveries(execution_id, activity_id, keys=already):  # a resume
+            found[record.recipient_key] = record
         for value in values:
             key = value["recipient_key"]
             if key in inserted:
@@ -715,16 +713,23 @@ class Store:
         keys: Sequence[str] | None = None,
         states: Sequence[DeliveryState] | None = None,
     ) -> list[DeliveryRecord]:
-        """Ledger rows of an execution (of one activity, some recipients, some states), by id."""
+        """Ledger rows of an execution (of one activity, some recipients, some states), by id
+        (``keys`` are looked up ``_KEYS_PER_QUERY`` at a time)."""
         query = sa.select(t.deliveries).where(t.deliveries.c.execution_id == execution_id)
         if activity_id is not None:
             query = query.where(t.deliveries.c.activity_id == activity_id)
-        if keys is not None:
-            query = query.where(t.deliveries.c.recipient_key.in_(list(keys)))
         if states is not None:
             query = query.where(t.deliveries.c.state.in_([s.value for s in states]))
+        chunks = [None] if keys is None else _chunks(list(keys), _KEYS_PER_QUERY)
+        rows: list[Any] = []
         with self._tx() as c:
-            rows = c.execute(query.order_by(t.deliveries.c.id)).all()
+            for chunk in chunks:
+                chosen = (
+                    query if chunk is None else query.where(t.deliveries.c.recipient_key.in_(chunk))
+                )
+                rows += c.execute(chosen.order_by(t.deliveries.c.id)).all()
+        if keys is not None:
+            rows.sort(key=lambda row: row.id)
         return [_delivery(r) for r in rows]
 
     def delivery_pages(
@@ -821,7 +826,7 @@ class Store:
                         "b_reason": o.get("reason"),
                         "b_error": o.get("error"),
                         "b_provider_message_id": o.get("provider_message_id"),
-                        "b_sent_at": now if o["state"] == SENT else None,
+                        "b_sent_at": now if o["state"] == DeliveryState.SENT.value else None,
                         "b_updated_at": now,
                     }
                     for o in outcomes
@@ -832,7 +837,9 @@ class Store:
             statement = (
                 sa.update(d)
                 .where(d.c.id.in_(list(ids)), d.c.state == DeliveryState.QUEUED.value)
-                .values(state=SENDING, attempts=d.c.attempts + 1, updated_at=now)
+                .values(
+                    state=DeliveryState.SENDING.value, attempts=d.c.attempts + 1, updated_at=now
+                )
                 .returning(d.c.id)
             )
             return {int(row[0]) for row in c.execute(statement)}
@@ -1347,9 +1354,6 @@ def _log(row: Any) -> LogRecord:
     )
 
 
-SENT = DeliveryState.SENT.value
-SENDING = DeliveryState.SENDING.value
-
 #: Records one hand-off's outcome (executed once per row of a group); only a row still
 #: ``sending`` changes.
 _FINISH = (
@@ -1367,6 +1371,14 @@ _FINISH = (
         updated_at=sa.bindparam("b_updated_at"),
     )
 )
+
+
+#: Keys per ``IN (…)`` query (SQLite allows 32,766 parameters in one statement).
+_KEYS_PER_QUERY = 5_000
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 #: The fields of a ledger row that :meth:`Store.queue_deliveries` writes as given.
