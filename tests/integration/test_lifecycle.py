@@ -63,7 +63,9 @@ def test_pause_resume_runs_only_what_was_left(engine: Engine) -> None:
         ("d", 1, TaskStatus.DONE),
         ("e", 1, TaskStatus.DONE),
     ]
-    with pytest.raises(LifecycleError, match=r"cannot resume execution 1 \(test\): it is completed"):
+    with pytest.raises(
+        LifecycleError, match=r"cannot resume execution 1 \(test\): it is completed"
+    ):
         engine.resume(execution.id)
 
 

@@ -106,13 +106,15 @@ GROUP = 50
 #: processes hand them off): at most this many are in doubt after a crash.
 IN_FLIGHT = 4 * GROUP
 
+#: What test mode records of each recipient (live mode: the ledger rows staged in the
+#: warehouse, :meth:`DeliveryHistory.stage`), for the outputs.
 _OUTCOMES = pa.schema(
     [
         ("recipient_key", pa.string()),
         ("state", pa.string()),
         ("reason", pa.string()),
         ("delivery_id", pa.string()),
-        ("sent_at", pa.timestamp("us", tz="UTC")),
+        ("sent_at", pa.timestamp("us")),
         ("provider_message_id", pa.string()),
     ]
 )
@@ -224,33 +226,31 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
     )
     deferred = excluded_counts.pop(QUIET_HOURS, 0) if deferring else 0
     eligible = ctx.scratch(_numbered(reasoned.filter(reasoned.reason.isnull())))
-    outcomes_name = ctx.warehouse.working_table_name(
-        ctx.campaign.name, ctx.execution_id, activity.id, "outcomes"
-    )
-    outcomes = BatchTable.create(ctx.warehouse, outcomes_name, _OUTCOMES)
+    outcomes: BatchTable | None = None
     try:
         if live:
-            assert ctx.ledger is not None, "a live channel activity needs the ledger"
+            assert ctx.ledger is not None and ctx.delivery_history is not None, (
+                "a live channel activity needs the ledger and the delivery history"
+            )
             ledger = ctx.ledger(activity.kind, source.dimension, activity.category)
             ledger.record_exclusions(excluded_counts)
             built = build_provider(activity.provider_name(), activity.kind, ctx.channels, ctx.root)
             try:
-                tally = _send(
-                    ctx,
-                    activity,
-                    composer,
-                    built,
-                    ledger,
-                    eligible,
-                    source,
-                    rules,
-                    outcomes,
-                )
+                tally = _send(ctx, activity, composer, built, ledger, eligible, source, rules)
             finally:
                 built.provider.close()
-                if ctx.delivery_history is not None:  # what was sent so far, even if stopped
-                    ctx.delivery_history.record(ctx.campaign.name, ctx.execution_id, activity.id)
+                # what was sent so far, even if stopped: the mirror, then the outputs
+                history = ctx.delivery_history
+                outcomes = history.stage(ctx.campaign.name, ctx.execution_id, activity.id)
+                history.record(outcomes, ctx.execution_id, activity.id)
         else:
+            outcomes = BatchTable.create(
+                ctx.warehouse,
+                ctx.warehouse.working_table_name(
+                    ctx.campaign.name, ctx.execution_id, activity.id, "outcomes"
+                ),
+                _OUTCOMES,
+            )
             tally = _rehearse(ctx, activity, composer, eligible, source, rules, outcomes)
         for reason, count in tally.pop("excluded", {}).items():
             excluded_counts[reason] = excluded_counts.get(reason, 0) + count
@@ -262,9 +262,10 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
                 f"{activity.kind} '{activity.id}': {deferred:,} recipients are in their quiet "
                 "hours and are sent when the window ends",
             )
-        return _outputs(ctx, activity, source, reasoned, ctx.warehouse.working(outcomes_name))
+        return _outputs(ctx, activity, source, reasoned, ctx.warehouse.working(outcomes.name))
     finally:
-        ctx.warehouse.drop([outcomes_name])
+        if outcomes is not None:
+            ctx.warehouse.drop([outcomes.name])
 
 
 _KEYS = pa.schema([("recipient_key", pa.string())])
@@ -360,8 +361,8 @@ def _ledger_keys(ctx: RunContext, activity: ChannelBase, dimension: str) -> ir.T
     if ctx.ledger is None or ctx.mode != Mode.LIVE:
         return None
     ledger = ctx.ledger(activity.kind, dimension, activity.category)
-    pages = ledger.store.delivery_pages(ctx.execution_id, activity.id)
-    return _key_table(ctx, activity, "ledger", ([r.recipient_key for r in page] for page in pages))
+    pages = ledger.store.delivery_columns(ctx.execution_id, activity.id, ["recipient_key"])
+    return _key_table(ctx, activity, "ledger", (page["recipient_key"] for page in pages))
 
 
 #: The column that numbers the eligible rows (not seen by the templates).
@@ -464,7 +465,6 @@ def _send(
     eligible: ir.Table,
     source: Input,
     rules: ExclusionRules,
-    outcomes: BatchTable,
 ) -> dict[str, Any]:
     """Live: the ledger protocol, batch after batch. For a large audience worker processes
     make and hand off the messages, several groups at once."""
@@ -523,7 +523,6 @@ def _send(
             f"{len(left):,} deliveries could not be sent after {PASSES + 1} passes "
             f"(transient provider errors; the last: {left[-1].error}): resume to try again"
         )
-    _record_outcomes(outcomes, ledger)
     return hand_off.tally()
 
 
@@ -670,14 +669,6 @@ def _result(future: Future[GroupResult]) -> GroupResult:
             "are dealt with when the task runs again (in doubt, or resent with their "
             "idempotency key when the provider deduplicates)"
         ) from None
-
-
-def _record_outcomes(outcomes: BatchTable, ledger: Ledger) -> None:
-    """Every ledger row of the activity (this run's and an earlier run's) into ``outcomes``,
-    a page at a time."""
-    for page in ledger.store.delivery_outcomes(ledger.execution_id, ledger.activity_id):
-        columns = [list(column) for column in zip(*page, strict=True)]
-        outcomes.append(pa.Table.from_arrays(columns, schema=_OUTCOMES))
 
 
 def _log_summary(

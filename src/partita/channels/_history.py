@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from partita.model.datamodel import Dimension
 from partita.store import Store
-from partita.store.store import DeliveryRecord, EventRecord
+from partita.store.store import EventRecord
 from partita.warehouse import Warehouse
 from partita.warehouse.files import BatchTable
 from partita.warehouse.writes import delete_rows, ensure_table, insert_rows, run_statements
@@ -63,34 +63,16 @@ _EVENTS = pa.schema(
 )
 
 
+#: The ledger rows of one activity as staged in the warehouse: the mirror's columns, and the
+#: provider's message id the activity's ``out`` output carries.
+_STAGED = _DELIVERIES.append(pa.field("provider_message_id", pa.string()))
+#: Ledger column by staged column, where the names differ (``campaign`` is not in the ledger).
+_LEDGER_NAMES = {"delivery_id": "idempotency_key", "activity": "activity_id"}
+
+
 def _naive(moment: datetime | None) -> datetime | None:
     """UTC without a zone, as the warehouse's timestamp columns hold it."""
     return None if moment is None else moment.replace(tzinfo=None)
-
-
-def _delivery_batch(campaign: str, rows: list[DeliveryRecord]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist(
-        [
-            {
-                "id": r.id,
-                "delivery_id": r.idempotency_key,
-                "campaign": campaign,
-                "execution_id": r.execution_id,
-                "activity": r.activity_id,
-                "channel": r.channel,
-                "category": r.category,
-                "dimension": r.dimension,
-                "recipient_key": r.recipient_key,
-                "address": r.address,
-                "state": r.state.value,
-                "reason": r.reason,
-                "queued_at": _naive(r.queued_at),
-                "sent_at": _naive(r.sent_at),
-            }
-            for r in rows
-        ],
-        schema=_DELIVERIES,
-    )
 
 
 class DeliveryHistory:
@@ -106,27 +88,46 @@ class DeliveryHistory:
     def _table(self, name: str, schema: pa.Schema) -> ir.Table:
         return ensure_table(self.warehouse, name, ibis.Schema.from_pyarrow(schema))
 
-    def record(self, campaign: str, execution_id: int, activity_id: str) -> int:
-        """Mirror the ledger rows of one activity in one execution (replacing what was
-        mirrored of them before); how many rows it has."""
-        mirror = self._table(DELIVERIES_TABLE, _DELIVERIES)
-        pages = self.store.delivery_pages(execution_id, activity_id)
+    def stage(self, campaign: str, execution_id: int, activity_id: str) -> BatchTable:
+        """The ledger rows of one activity in one execution copied into a new warehouse table
+        (a page of the ledger at a time: memory does not grow with the audience), for
+        :meth:`record` and the activity's outputs; the caller drops it."""
         staged = BatchTable.create(
-            self.warehouse, f"{DELIVERIES_TABLE}_{execution_id}_staged", _DELIVERIES
+            self.warehouse, f"{DELIVERIES_TABLE}_{execution_id}_staged", _STAGED
         )
         try:
-            staged.load(_delivery_batch(campaign, page) for page in pages)
-            source = self.warehouse.working(staged.name)
-            run_statements(
-                self.warehouse,
-                [
-                    delete_rows(mirror, {"execution_id": execution_id, "activity": activity_id}),
-                    insert_rows(mirror, source, list(_DELIVERIES.names)),
-                ],
-            )
-        finally:
+            staged.load(self._staged_batches(campaign, execution_id, activity_id))
+        except BaseException:
             self.warehouse.drop([staged.name])
-        return staged.rows
+            raise
+        return staged
+
+    def _staged_batches(
+        self, campaign: str, execution_id: int, activity_id: str
+    ) -> Iterator[pa.RecordBatch]:
+        names = [_LEDGER_NAMES.get(name, name) for name in _STAGED.names if name != "campaign"]
+        for page in self.store.delivery_columns(execution_id, activity_id, names):
+            size = len(page["id"])
+            columns = [
+                [campaign] * size if name == "campaign" else page[_LEDGER_NAMES.get(name, name)]
+                for name in _STAGED.names
+            ]
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(values, type=f.type) for values, f in zip(columns, _STAGED, strict=True)],
+                schema=_STAGED,
+            )
+
+    def record(self, staged: BatchTable, execution_id: int, activity_id: str) -> None:
+        """Replace what the mirror holds of one activity in one execution by its
+        ledger rows (from :meth:`stage`), in one transaction."""
+        mirror = self._table(DELIVERIES_TABLE, _DELIVERIES)
+        run_statements(
+            self.warehouse,
+            [
+                delete_rows(mirror, {"execution_id": execution_id, "activity": activity_id}),
+                insert_rows(mirror, self.warehouse.working(staged.name), list(_DELIVERIES.names)),
+            ],
+        )
 
     def sync_events(self) -> int:
         """Append the tracking events the mirror does not have yet; how many."""

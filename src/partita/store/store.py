@@ -123,6 +123,13 @@ def _aware(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
 
 
+def _naive_utc(value: datetime | None) -> datetime | None:
+    """UTC without a zone, as the warehouse's timestamp columns hold it."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
 def _new_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None  # every table has an integer primary key
@@ -732,48 +739,23 @@ class Store:
             rows.sort(key=lambda row: row.id)
         return [_delivery(r) for r in rows]
 
-    def delivery_pages(
-        self, execution_id: int, activity_id: str, size: int = 10_000
-    ) -> Iterator[list[DeliveryRecord]]:
-        """The ledger rows of one activity in one execution, ``size`` at a time, by id (memory
-        stays flat however many recipients there are)."""
+    def delivery_columns(
+        self,
+        execution_id: int,
+        activity_id: str,
+        columns: Sequence[str],
+        size: int = 10_000,
+    ) -> Iterator[dict[str, list[Any]]]:
+        """Columns of the ledger rows of one activity in one execution, ``size`` rows at a
+        time, by id: a page is a list of values per column name (times in UTC, without a
+        zone); memory stays flat however many recipients there are."""
         d = t.deliveries
+        selected = [d.c.id, *(d.c[name] for name in columns)]
+        times = {name for name in columns if isinstance(d.c[name].type, sa.DateTime)}
         after = 0
         while True:
             query = (
-                sa.select(d)
-                .where(d.c.execution_id == execution_id, d.c.activity_id == activity_id)
-                .where(d.c.id > after)
-                .order_by(d.c.id)
-                .limit(size)
-            )
-            with self._tx() as c:
-                rows = [_delivery(r) for r in c.execute(query)]
-            if not rows:
-                return
-            yield rows
-            after = rows[-1].id
-
-    def delivery_outcomes(
-        self, execution_id: int, activity_id: str, size: int = 50_000
-    ) -> Iterator[list[tuple[str, str, str | None, str, datetime | None, str | None]]]:
-        """What became of each recipient of one activity in one execution, ``size`` rows at a
-        time, by id: (recipient key, state, reason, idempotency key, sent at, provider's
-        message id): what the activity's outputs are made of."""
-        d = t.deliveries
-        columns = (
-            d.c.id,
-            d.c.recipient_key,
-            d.c.state,
-            d.c.reason,
-            d.c.idempotency_key,
-            d.c.sent_at,
-            d.c.provider_message_id,
-        )
-        after = 0
-        while True:
-            query = (
-                sa.select(*columns)
+                sa.select(*selected)
                 .where(d.c.execution_id == execution_id, d.c.activity_id == activity_id)
                 .where(d.c.id > after)
                 .order_by(d.c.id)
@@ -783,7 +765,13 @@ class Store:
                 rows = c.execute(query).all()
             if not rows:
                 return
-            yield [(r[1], r[2], r[3], r[4], _aware(r[5]), r[6]) for r in rows]
+            values = list(zip(*rows, strict=True))
+            page = {name: list(values[index + 1]) for index, name in enumerate(columns)}
+            for name in times:
+                page[name] = [_naive_utc(value) for value in page[name]]
+            yield page
+            if len(rows) < size:
+                return
             after = rows[-1][0]
 
     def mark_delivery(
