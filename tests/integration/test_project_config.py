@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from partita.engine import Engine
-from partita.model.problems import InvalidInput
+from partita.model.problems import InvalidInput, PartitaError
 from partita.model.project import load_project
 from tests.support import counts, keys, run_campaign
 
@@ -130,6 +130,37 @@ def test_a_set_environment_variable_is_substituted(
         assert "country" in engine.model.column_types("customers")  # the shop was reached
     finally:
         engine.close()
+
+
+def test_duckdb_settings_come_from_the_warehouse_url(tmp_path: Path, shop_file: Path) -> None:
+    write(
+        tmp_path,
+        f'warehouse: "duckdb:///{shop_file}?memory_limit=300MB&threads=1"\n'
+        "dimensions:\n  customers: {table: customers, key: id}\n",
+    )
+    engine = Engine(load_project(tmp_path))
+    try:
+        assert "country" in engine.model.column_types("customers")  # the path without the query
+        found = engine.warehouse.con.raw_sql(
+            "SELECT current_setting('memory_limit'), current_setting('threads')"
+        ).fetchall()
+        assert found == [("286.1 MiB", 1)]  # 300 MB as DuckDB shows it, in MiB
+    finally:
+        engine.close()
+
+
+def test_an_unknown_duckdb_setting_is_named(tmp_path: Path, shop_file: Path) -> None:
+    write(
+        tmp_path,
+        f'warehouse: "duckdb:///{shop_file}?memry_limit=300MB"\n'
+        "dimensions:\n  customers: {table: customers, key: id}\n",
+    )
+    with pytest.raises(PartitaError) as caught:
+        Engine(load_project(tmp_path)).model  # noqa: B018 - the warehouse opens on first use
+    assert str(caught.value) == (
+        "cannot open DuckDB with the settings memry_limit=300MB (partita.yaml, 'warehouse'): "
+        "Invalid Input Error: The following options were not recognized: memry_limit"
+    )
 
 
 def test_no_project_file_in_the_folder(tmp_path: Path) -> None:

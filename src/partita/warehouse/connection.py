@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 import ibis
 import ibis.expr.types as ir
@@ -77,9 +77,10 @@ class Warehouse:
     @classmethod
     def _open_duckdb(cls, project: Project) -> Warehouse:
         data_path = _duckdb_path(project.warehouse)
+        settings = _duckdb_settings(project.warehouse)
         traits = traits_for("duckdb")
         if data_path is None:
-            con = ibis.duckdb.connect()
+            con = _duckdb_connect(":memory:", settings)
             warehouse = cls(con, traits, project.working_schema)
         else:
             data_file = project.resolve(data_path)
@@ -89,7 +90,7 @@ class Warehouse:
                 )
             work_file = project.resolve(project.work_database or ".partita/work.duckdb")
             work_file.parent.mkdir(parents=True, exist_ok=True)
-            con = _duckdb_connect(work_file)
+            con = _duckdb_connect(work_file, settings)
             try:
                 con.attach(str(data_file), name=DATA_CATALOG, read_only=True)
             except Exception as exc:
@@ -285,20 +286,32 @@ class Warehouse:
 
 def _duckdb_path(url: str) -> str | None:
     """``duckdb:///shop.duckdb`` -> ``shop.duckdb``; in-memory URLs -> None."""
-    rest = url[len("duckdb://") :]
+    rest = url[len("duckdb://") :].partition("?")[0]
     if rest.startswith("/"):
         rest = rest[1:]
     return None if rest in ("", ":memory:") else rest
 
 
-def _duckdb_connect(path: Path) -> Any:
+def _duckdb_settings(url: str) -> dict[str, str]:
+    """The DuckDB settings in the query of ``url``: ``duckdb:///shop.duckdb?memory_limit=1GB``
+    -> ``{"memory_limit": "1GB"}``."""
+    return dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
+
+
+def _duckdb_connect(path: Path | str, settings: dict[str, str]) -> Any:
     try:
-        return ibis.duckdb.connect(str(path))
+        return ibis.duckdb.connect(str(path), **settings)
     except Exception as exc:
+        if settings and "lock" not in str(exc).lower():
+            shown = ", ".join(f"{name}={value}" for name, value in settings.items())
+            raise PartitaError(
+                f"cannot open DuckDB with the settings {shown} (partita.yaml, 'warehouse'): "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
         raise _lock_error(exc, path) from exc
 
 
-def _lock_error(exc: Exception, path: Path) -> Exception:
+def _lock_error(exc: Exception, path: Path | str) -> Exception:
     text = str(exc)
     if "lock" in text.lower():
         return PartitaError(
