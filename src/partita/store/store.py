@@ -6,6 +6,7 @@ migrations, applied when the store is opened.  Only this module knows the querie
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from partita.model.states import (
     DeliveryState,
@@ -114,6 +116,39 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _DriverStatement:
+    """A statement compiled once for the store's dialect and run with
+    :meth:`sa.Connection.exec_driver_sql`: the ledger's hot statements (each message goes
+    through three of them) skip SQLAlchemy's per-row parameter processing, which cost more
+    than the database's own work (100k messages on SQLite: 147 µs a message through
+    ``execute``, 97 through the driver, of which ~45 in SQLite). Values are passed as the
+    driver takes them: text, integers, None, and times through :attr:`Store._time`."""
+
+    def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        #: The parameter names in order (a positional paramstyle), None for a named one.
+        self.order: list[str] | None = (
+            list(compiled.positiontup or []) if dialect.positional else None
+        )
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        """``values`` (by parameter name) as the driver takes them."""
+        if self.order is None:
+            return values
+        return tuple(values[name] for name in self.order)
+
+    def run(self, c: sa.Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run once; the rows it returns."""
+        result = c.exec_driver_sql(self.sql, self.parameters(values))
+        return [tuple(row) for row in result] if result.returns_rows else []
+
+    def run_many(self, c: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run once per row of ``rows`` (the driver's ``executemany``)."""
+        c.exec_driver_sql(self.sql, [self.parameters(row) for row in rows])
+
+
 def _utc(value: datetime) -> datetime:
     # SQLite hands timestamps back without their zone; they were written as UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
@@ -160,6 +195,12 @@ class Store:
         self.engine = sa.create_engine(self.url)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        dialect = self.engine.dialect
+        #: A time as the driver takes it for a ledger column (see :class:`_DriverStatement`).
+        self._time: Callable[[datetime | None], Any] = sa.DateTime(timezone=True).dialect_impl(
+            dialect
+        ).bind_processor(dialect) or (lambda value: value)
+        self._statements: dict[tuple[str, int], _DriverStatement] = {}
         self.migrate()
 
     def migrate(self) -> None:
@@ -688,13 +729,19 @@ class Store:
             }
             for row in rows
         ]
-        d = t.deliveries
-        insert = _dialect_insert(self.engine.dialect.name)(d)
-        statement = insert.on_conflict_do_nothing(
-            index_elements=["execution_id", "activity_id", "recipient_key"]
-        ).returning(d.c.id, d.c.recipient_key)
+        stamp = self._time(now)
+        inserted: dict[str, int] = {}
         with self._tx() as c:
-            inserted = {key: id_ for id_, key in c.execute(statement, values)}
+            for start in range(0, len(values), _ROWS_PER_INSERT):
+                chunk = values[start : start + _ROWS_PER_INSERT]
+                insert = self._statement("queue", len(chunk), self._queue_insert)
+                flat = [
+                    stamp if name in _QUEUE_TIMES else value[name]
+                    for value in chunk
+                    for name in _QUEUE_COLUMNS
+                ]
+                parameters = dict(zip(_queue_names(len(chunk)), flat, strict=True))
+                inserted.update({row[1]: row[0] for row in insert.run(c, parameters)})
         found: dict[str, DeliveryRecord] = {}
         already = [v["recipient_key"] for v in values if v["recipient_key"] not in inserted]
         for record in self.deliveries(execution_id, activity_id, keys=already):  # a resume
@@ -803,34 +850,60 @@ class Store:
         as ``sent_at``; only rows still ``sending`` change) and move the next group's rows
         (``ids``) from ``queued`` to ``sending`` (attempts + 1), in one commit, before their
         hand-off; the ids that moved (a row another worker took meanwhile is left out)."""
-        d = t.deliveries
-        now = utcnow()
+        stamp = self._time(utcnow())
         with self._tx() as c:
             if outcomes:
-                rows = [
-                    {
-                        "b_id": o["id"],
-                        "b_state": o["state"],
-                        "b_reason": o.get("reason"),
-                        "b_error": o.get("error"),
-                        "b_provider_message_id": o.get("provider_message_id"),
-                        "b_sent_at": now if o["state"] == DeliveryState.SENT.value else None,
-                        "b_updated_at": now,
-                    }
-                    for o in outcomes
-                ]
-                c.execute(_FINISH, rows)
+                finish = self._statement("finish", 1, _finish_update)
+                finish.run_many(
+                    c,
+                    [
+                        {
+                            "id": o["id"],
+                            "state": o["state"],
+                            "reason": o.get("reason"),
+                            "error": o.get("error"),
+                            "provider_message_id": o.get("provider_message_id"),
+                            "sent_at": stamp if o["state"] == DeliveryState.SENT.value else None,
+                            "updated_at": stamp,
+                            "expected": DeliveryState.SENDING.value,
+                        }
+                        for o in outcomes
+                    ],
+                )
             if not ids:
                 return set()
-            statement = (
-                sa.update(d)
-                .where(d.c.id.in_(list(ids)), d.c.state == DeliveryState.QUEUED.value)
-                .values(
-                    state=DeliveryState.SENDING.value, attempts=d.c.attempts + 1, updated_at=now
-                )
-                .returning(d.c.id)
+            begin = self._statement("begin", len(ids), _begin_update)
+            parameters: dict[str, Any] = {f"id_{index}": id_ for index, id_ in enumerate(ids)}
+            parameters.update(
+                state=DeliveryState.SENDING.value,
+                expected=DeliveryState.QUEUED.value,
+                updated_at=stamp,
             )
-            return {int(row[0]) for row in c.execute(statement)}
+            return {int(row[0]) for row in begin.run(c, parameters)}
+
+    def _statement(
+        self, name: str, size: int, build: Callable[[int], sa.ClauseElement]
+    ) -> _DriverStatement:
+        """The :class:`_DriverStatement` ``build(size)``, compiled once per name and size."""
+        found = self._statements.get((name, size))
+        if found is None:
+            found = self._statements[(name, size)] = _DriverStatement(
+                build(size), self.engine.dialect
+            )
+        return found
+
+    def _queue_insert(self, size: int) -> sa.ClauseElement:
+        """INSERT of ``size`` ledger rows (parameters ``<column>_<row>``) that keeps a row
+        already there for the recipient, returning the id and key of each row inserted."""
+        d = t.deliveries
+        names = iter(_queue_names(size))
+        rows: list[dict[str, Any]] = [
+            {name: sa.bindparam(next(names)) for name in _QUEUE_COLUMNS} for _ in range(size)
+        ]
+        insert = _dialect_insert(self.engine.dialect.name)(d).values(rows)
+        return insert.on_conflict_do_nothing(
+            index_elements=["execution_id", "activity_id", "recipient_key"]
+        ).returning(d.c.id, d.c.recipient_key)
 
     def mark_deliveries(
         self,
@@ -1344,21 +1417,45 @@ def _log(row: Any) -> LogRecord:
 
 #: Records one hand-off's outcome (executed once per row of a group); only a row still
 #: ``sending`` changes.
-_FINISH = (
-    sa.update(t.deliveries)
-    .where(
-        t.deliveries.c.id == sa.bindparam("b_id"),
-        t.deliveries.c.state == DeliveryState.SENDING.value,
+def _finish_update(_size: int) -> sa.ClauseElement:
+    """The outcome of one hand-off (parameters named as the columns; ``expected``: the state
+    the row must still be in)."""
+    d = t.deliveries
+    return (
+        sa.update(d)
+        .where(d.c.id == sa.bindparam("id"), d.c.state == sa.bindparam("expected"))
+        .values(
+            {
+                name: sa.bindparam(name)
+                for name in ("state", "reason", "error", "provider_message_id", "sent_at")
+            }
+            | {"updated_at": sa.bindparam("updated_at")}
+        )
     )
-    .values(
-        state=sa.bindparam("b_state"),
-        reason=sa.bindparam("b_reason"),
-        error=sa.bindparam("b_error"),
-        provider_message_id=sa.bindparam("b_provider_message_id"),
-        sent_at=sa.bindparam("b_sent_at"),
-        updated_at=sa.bindparam("b_updated_at"),
+
+
+def _begin_update(size: int) -> sa.ClauseElement:
+    """``size`` rows (``id_<n>``) still ``expected`` moved to ``state`` with one more
+    attempt, returning the ids that moved."""
+    d = t.deliveries
+    return (
+        sa.update(d)
+        .where(
+            d.c.id.in_([sa.bindparam(f"id_{index}") for index in range(size)]),
+            d.c.state == sa.bindparam("expected"),
+        )
+        .values(
+            state=sa.bindparam("state"),
+            attempts=d.c.attempts + sa.literal_column("1"),
+            updated_at=sa.bindparam("updated_at"),
+        )
+        .returning(d.c.id)
     )
-)
+
+
+#: Rows per INSERT of :meth:`Store.queue_deliveries` (SQLite takes at most 32,766 parameters in
+#: one statement: 13 a row).
+_ROWS_PER_INSERT = 1_000
 
 
 #: Keys per ``IN (…)`` query (SQLite allows 32,766 parameters in one statement).
@@ -1384,6 +1481,15 @@ _QUEUED_FIELDS = (
     "queued_at",
     "updated_at",
 )
+#: The columns of the INSERT of :meth:`Store.queue_deliveries`, and those set to its time.
+_QUEUE_COLUMNS = (*_QUEUED_FIELDS, "state")
+_QUEUE_TIMES = frozenset({"queued_at", "updated_at"})
+
+
+@functools.lru_cache(maxsize=8)
+def _queue_names(size: int) -> tuple[str, ...]:
+    """The parameters of the INSERT of ``size`` ledger rows, row after row: ``<column>_<row>``."""
+    return tuple(f"{name}_{index}" for index in range(size) for name in _QUEUE_COLUMNS)
 
 
 def _delivery(row: Any) -> DeliveryRecord:
