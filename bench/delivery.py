@@ -574,14 +574,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if count is not None:
             result = dataclasses.replace(result, delivered=int(count.value))
+        print()
+        print(render(args.customers, alone, result), flush=True)
     finally:
         if server is not None:
             server.terminate()
             server.join()
         if not args.keep:
-            clean(project)
-    print()
-    print(render(args.customers, alone, result))
+            clean(project)  # a million files take minutes to delete: after the figures
     if result.delivered != result.sent:
         what = "SMTP server received" if args.smtp else "outbox holds"
         print(

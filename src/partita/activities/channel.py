@@ -225,7 +225,8 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
         live and wake_at is not None and bool(activity.quiet_hours and activity.quiet_hours.defer)
     )
     deferred = excluded_counts.pop(QUIET_HOURS, 0) if deferring else 0
-    eligible = ctx.scratch(_numbered(reasoned.filter(reasoned.reason.isnull())))
+    read = {source.key, *([rules.address] if rules.address else []), *composer.names}
+    eligible = ctx.scratch(_numbered(reasoned.filter(reasoned.reason.isnull()), read))
     outcomes: BatchTable | None = None
     try:
         if live:
@@ -369,13 +370,16 @@ def _ledger_keys(ctx: RunContext, activity: ChannelBase, dimension: str) -> ir.T
 _ORDINAL = "_partita_ordinal"
 
 
-def _numbered(eligible: ir.Table) -> ir.Table:
-    """``eligible`` without its ``reason``, its rows numbered as they are written: a page is a
-    range of numbers, which DuckDB reads from the few row groups that hold it. (A keyset page,
-    ``key > last ORDER BY key LIMIT n``, reads every row after ``last``: quadratic over a large
-    audience; numbering in key order sorts the whole population, rows and all, which took
-    2.3 GB at 1M recipients where this takes what copying the rows takes.)"""
-    return eligible.drop("reason").mutate(**{_ORDINAL: ibis.row_number()})
+def _numbered(eligible: ir.Table, read: set[str]) -> ir.Table:
+    """The columns of ``eligible`` a send reads (``read``: the key, the address, what the
+    templates use: the other columns are neither copied nor converted), its rows numbered as
+    they are written: a page is a range of numbers, which DuckDB reads from the few row
+    groups that hold it. (A keyset page, ``key > last ORDER BY key LIMIT n``, reads every row
+    after ``last``: quadratic over a large audience; numbering in key order sorts the whole
+    population, rows and all, which took 2.3 GB at 1M recipients where this takes what
+    copying the rows takes.)"""
+    kept = [name for name in eligible.columns if name in read]
+    return eligible.select(*kept).mutate(**{_ORDINAL: ibis.row_number()})
 
 
 def _pages(table: ir.Table, size: int) -> Iterator[list[dict[str, Any]]]:
