@@ -92,9 +92,8 @@ class DeliveryHistory:
         """The ledger rows of one activity in one execution copied into a new warehouse table
         (a page of the ledger at a time: memory does not grow with the audience), for
         :meth:`record` and the activity's outputs; the caller drops it."""
-        staged = BatchTable.create(
-            self.warehouse, f"{DELIVERIES_TABLE}_{execution_id}_staged", _STAGED
-        )
+        name = self.warehouse.working_table_name(campaign, execution_id, activity_id, "ledger_rows")
+        staged = BatchTable.create(self.warehouse, name, _STAGED)
         try:
             staged.load(self._staged_batches(campaign, execution_id, activity_id))
         except BaseException:
