@@ -29,7 +29,14 @@ import partita.store.store as store_module
 from partita.engine import Engine
 from partita.examples.shop import write_project
 from partita.model.project import load_project
-from partita.model.states import ExecutionStatus, LogLevel, Mode, TaskStatus, TransitionState
+from partita.model.states import (
+    DeliveryState,
+    ExecutionStatus,
+    LogLevel,
+    Mode,
+    TaskStatus,
+    TransitionState,
+)
 from partita.store import Store
 from partita.store import schema as t
 from tests.support import counts, run_campaign
@@ -509,3 +516,67 @@ def test_suppressions_are_normalized_and_kept_once(store: Store) -> None:
     assert [r.address for r in store.suppressions(after_id=rows[1].id)] == ["bob@example.com"]
     with store.engine.connect() as c:
         assert c.execute(sa.select(sa.func.count()).select_from(t.suppressions)).scalar() == 3
+
+
+# -- the delivery ledger's bulk statements --------------------------------------------------------
+
+
+def test_the_ledger_queues_marks_and_reads_back_thousands_of_rows(store: Store) -> None:
+    """More rows than one INSERT takes, a resume that finds some rows there, a group marked
+    ``sending`` and its outcomes, then the columns read back a page at a time."""
+    _, execution_id, _, _ = _parents(store)
+
+    def rows(keys: range) -> list[dict[str, Any]]:
+        return [
+            {"recipient_key": str(k), "address": f"u{k}@example.com", "idempotency_key": f"e-{k}"}
+            for k in keys
+        ]
+
+    first = store.queue_deliveries(execution_id, "mail", "email", rows(range(2_500)))
+    assert [r.recipient_key for r in first] == [str(k) for k in range(2_500)]
+    assert len({r.id for r in first}) == 2_500
+    assert {r.state for r in first} == {DeliveryState.QUEUED}
+    group = first[:50]
+    taken = store.finish_and_begin_deliveries([], [r.id for r in group])
+    assert taken == {r.id for r in group}
+    assert store.finish_and_begin_deliveries([], [r.id for r in group]) == set()  # not queued
+    outcomes: list[dict[str, Any]] = [
+        {"id": r.id, "state": "sent", "provider_message_id": f"<{r.recipient_key}@x>"}
+        for r in group[:49]
+    ]
+    outcomes.append({"id": group[49].id, "state": "failed", "reason": "rejected", "error": "550"})
+    store.finish_and_begin_deliveries(outcomes, [])
+    # a resume: the rows already there come back as they are, the new ones are queued
+    again = store.queue_deliveries(execution_id, "mail", "email", rows(range(2_400, 2_600)))
+    assert [r.id for r in again[:100]] == [r.id for r in first[2_400:]]
+    assert {r.state for r in again} == {DeliveryState.QUEUED}
+    assert len({r.id for r in again[100:]} - {r.id for r in first}) == 100
+
+    pages = list(
+        store.delivery_columns(
+            execution_id,
+            "mail",
+            ["recipient_key", "state", "reason", "sent_at", "attempts", "provider_message_id"],
+            size=1_000,
+        )
+    )
+    assert [len(page["recipient_key"]) for page in pages] == [1_000, 1_000, 600]
+    records = {r.recipient_key: r for r in store.deliveries(execution_id, "mail")}
+    got = [
+        dict(zip(page, values, strict=True))
+        for page in pages
+        for values in zip(*page.values(), strict=True)
+    ]
+    assert [g["recipient_key"] for g in got] == [str(k) for k in range(2_600)]  # by id
+    for row in got:
+        record = records[row["recipient_key"]]
+        assert row["state"] == record.state.value
+        assert row["reason"] == record.reason
+        assert row["attempts"] == record.attempts
+        assert row["provider_message_id"] == record.provider_message_id
+        expected = None if record.sent_at is None else record.sent_at.replace(tzinfo=None)
+        assert row["sent_at"] == expected  # UTC, without a zone
+    assert [g["state"] for g in got[:50]] == ["sent"] * 49 + ["failed"]
+    assert got[0]["attempts"] == 1 and got[50]["attempts"] == 0
+    assert got[0]["sent_at"] is not None and got[0]["sent_at"].tzinfo is None
+    assert got[49]["sent_at"] is None and got[49]["reason"] == "rejected"
