@@ -797,12 +797,12 @@ class Store:
         time, by id: a page is a list of values per column name (times in UTC, without a
         zone); memory stays flat however many recipients there are."""
         d = t.deliveries
-        selected = [d.c.id, *(d.c[name] for name in columns)]
-        times = {name for name in columns if isinstance(d.c[name].type, sa.DateTime)}
+        read = ["id", *(name for name in columns if name != "id")]  # pages go by id
+        times = {name for name in read if isinstance(d.c[name].type, sa.DateTime)}
         after = 0
         while True:
             query = (
-                sa.select(*selected)
+                sa.select(*(d.c[name] for name in read))
                 .where(d.c.execution_id == execution_id, d.c.activity_id == activity_id)
                 .where(d.c.id > after)
                 .order_by(d.c.id)
@@ -812,11 +812,11 @@ class Store:
                 rows = c.execute(query).all()
             if not rows:
                 return
-            values = list(zip(*rows, strict=True))
-            page = {name: list(values[index + 1]) for index, name in enumerate(columns)}
+            values = zip(*rows, strict=True)
+            page = {name: list(column) for name, column in zip(read, values, strict=True)}
             for name in times:
                 page[name] = [_naive_utc(value) for value in page[name]]
-            yield page
+            yield {name: page[name] for name in columns}
             if len(rows) < size:
                 return
             after = rows[-1][0]
