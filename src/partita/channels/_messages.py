@@ -16,6 +16,7 @@ import hashlib
 import random
 import re
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -220,10 +221,16 @@ _QP_LINE_CACHED = 1000
 def _qp_body(text: str) -> bytes:
     """``text`` in UTF-8 as a quoted-printable body with CRLF line ends, byte for byte what
     the email package writes for ``set_content(text, cte="quoted-printable")``."""
+    data = text.encode("utf-8")
+    if b"\r" in data:  # the line breaks splitlines knows, as "\n" (split is many times faster)
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    lines = data.split(b"\n")
+    if len(lines) > 1 and not lines[-1]:  # a break ends the last line, it does not start one
+        lines.pop()
     cache = _QP_LINES
     out: list[bytes] = []
     append = out.append
-    for line in text.encode("utf-8").splitlines() or [b""]:
+    for line in lines:
         encoded = cache.get(line)
         if encoded is None:
             encoded = _qp_line(line)
@@ -255,6 +262,13 @@ def _fixed_header(policy: email.policy.EmailPolicy[Any], name: str, value: str) 
     return _header(policy, name, value)
 
 
+@functools.lru_cache(maxsize=2)
+def _date_now(policy: email.policy.EmailPolicy[Any], second: int) -> bytes:
+    """The ``Date`` header of the messages written during one second (since the epoch)."""
+    moment = dt.datetime.fromtimestamp(second, dt.UTC)
+    return _header(policy, "Date", email.utils.format_datetime(moment))
+
+
 _TEXT_PART = (
     b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n'
 )
@@ -280,7 +294,9 @@ def mime_bytes(
         head.append(_fixed_header(policy, "Reply-To", message.reply_to))
     head.append(_header(policy, "Subject", _LINE_BREAKS.sub(" ", message.subject).strip()))
     head.append(
-        _header(policy, "Date", email.utils.format_datetime(date or dt.datetime.now(dt.UTC)))
+        _date_now(policy, int(time.time()))
+        if date is None
+        else _header(policy, "Date", email.utils.format_datetime(date))
     )
     head.append(_header(policy, "Message-ID", identifier))
     targets = [
