@@ -5,7 +5,9 @@ of a soft break, whitespace at line ends, non-ASCII text, and both policies."""
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import re
+import time
 from typing import Any
 
 import pytest
@@ -112,3 +114,26 @@ def test_unsubscribe_headers_and_content_headers_in_parts() -> None:
     _same(EmailMessage(**base, html="<p>Hi</p>", headers={"Content-Language": "fr"}))
     with pytest.raises(ValueError, match="header 'Subject' is set by Partita"):
         mime_bytes(EmailMessage(**base, headers={"Subject": "x"}))
+
+
+def test_without_a_date_the_message_is_dated_the_second_it_is_written() -> None:
+    # the Date header is formatted once a second: it must be the current second's, and the
+    # whole message what the email package writes for that moment
+    message = EmailMessage(
+        to="ann@example.com",
+        from_="Shop <news@shop.example>",
+        subject="Hi",
+        html="<p>Hi</p>",
+        idempotency_key="7-mail-42",
+    )
+    for _ in range(3):
+        before = int(time.time())
+        written, _ = mime_bytes(message)
+        after = int(time.time())
+        dated = re.search(rb"\r\nDate: ([^\r]+)\r\n", written)
+        assert dated is not None
+        moment = email.utils.parsedate_to_datetime(dated.group(1).decode())
+        assert before <= moment.timestamp() <= after
+        expected = to_mime(message, date=moment).as_bytes(policy=MIME_POLICY)
+        assert _BOUNDARY.sub(b"B", written) == _BOUNDARY.sub(b"B", expected)
+        time.sleep(0.4)
