@@ -24,7 +24,12 @@ counts what it receives and drops it.
 Goals (2 cores): >= 3,000 messages/s end to end to the outbox, Liquid >= 20,000 messages/s per
 core, peak RSS < 500 MB and about the same at 100k and 1M recipients.
 
+With ``--memory-steps`` the sending process also lists the steps of the channel activity that
+raised its peak RSS (the peak read before and after each warehouse step), to see where the
+memory of a large send goes.
+
     python bench/delivery.py [--customers 100000] [--smtp] [--batch-size 1000] [--keep]
+        [--memory-limit 100MB] [--memory-steps]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
@@ -43,7 +49,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -337,6 +343,9 @@ class EndToEnd:
     pressure: float | None
     cpu_seconds: float  # CPU time of this process (user + system), the whole run
     workers_cpu_seconds: float  # CPU time of the worker processes, together
+    #: With ``--memory-steps``: [step, peak MB before, peak MB after, seconds] of every step
+    #: that raised the process's peak RSS, in order.
+    peak_steps: list[list[Any]] = dataclasses.field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -397,15 +406,60 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class StepPeaks:
+    """Records which warehouse steps of a send raise the process's peak RSS: each watched
+    function is wrapped to read the peak (getrusage) before and after its call. The peak
+    never goes down, so a rise belongs to the step that caused it, however brief."""
+
+    def __init__(self) -> None:
+        self.steps: list[list[Any]] = []
+
+    def watch(self, owner: Any, name: str, label: str) -> None:
+        """Wrap ``owner.name``; a materialize is labelled with the table it creates."""
+        original: Callable[..., Any] = getattr(owner, name)
+
+        @functools.wraps(original)
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            before, started = peak_rss_mb(), time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                after = peak_rss_mb()
+                if after >= before + 1:
+                    table = f" {args[1]}" if name == "materialize" else ""
+                    seconds = round(time.perf_counter() - started, 2)
+                    self.steps.append([label + table, round(before), round(after), seconds])
+
+        setattr(owner, name, watched)
+
+    def install(self) -> None:
+        """Watch the steps of a channel activity that read or write the whole audience."""
+        from partita.activities import channel
+        from partita.channels._history import DeliveryHistory
+        from partita.warehouse.connection import Warehouse
+
+        self.watch(Warehouse, "materialize", "materialize")
+        self.watch(channel, "count_reasons", "count the exclusions")
+        self.watch(channel, "_send", "send")
+        self.watch(DeliveryHistory, "stage", "stage the ledger rows")
+        self.watch(DeliveryHistory, "record", "write the delivery-history mirror")
+        self.watch(channel, "_outputs", "the outputs (out, excluded)")
+
+
 def run_end_to_end(
     project: Path,
     provider: str,
     batch_size: int,
     profile: Path | None = None,
+    memory_steps: bool = False,
 ) -> EndToEnd:
-    """Start and run the campaign live (under cProfile into ``profile`` if given); what was
-    delivered to the outbox (0 for SMTP: the caller counts), to check against the ledger."""
+    """Start and run the campaign live (under cProfile into ``profile`` if given; recording
+    the steps that raise the peak RSS with ``memory_steps``); what was delivered to the
+    outbox (0 for SMTP: the caller counts), to check against the ledger."""
     clean(project)
+    peaks = StepPeaks()
+    if memory_steps:
+        peaks.install()
     stall = cpu_stall()
     sampler = RssSampler()
     sampler.start()
@@ -458,6 +512,7 @@ def run_end_to_end(
         run_seconds=elapsed,
         mail_seconds=float(mail["seconds"] or elapsed),
         peak_rss_mb=peak_rss_mb(),
+        peak_steps=peaks.steps,
         workers_rss_mb=sampler.peak_children,
         total_rss_mb=sampler.peak_total,
         cpu_seconds=_cpu(resource.RUSAGE_SELF),
@@ -467,7 +522,7 @@ def run_end_to_end(
 
 
 def run_in_fresh_process(
-    project: Path, provider: str, batch_size: int, profile: Path | None
+    project: Path, provider: str, batch_size: int, profile: Path | None, memory_steps: bool
 ) -> EndToEnd:
     """:func:`run_end_to_end` in a new interpreter started with ``python -c``."""
     profile_text = str(profile) if profile is not None else None
@@ -477,7 +532,7 @@ def run_in_fresh_process(
         "from bench.delivery import run_end_to_end; "
         f"profile = {profile_text!r}; "
         f"result = run_end_to_end(Path({str(project)!r}), {provider!r}, {batch_size!r}, "
-        "Path(profile) if profile else None); "
+        f"Path(profile) if profile else None, {memory_steps!r}); "
         "print(json.dumps(dataclasses.asdict(result)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
@@ -513,6 +568,13 @@ def render(customers: int, alone: Alone, result: EndToEnd) -> str:
         f"(workers {result.workers_rss_mb:,.0f} MB, sampled every 0.2 s); CPU seconds: "
         f"process {result.cpu_seconds:,.1f}, workers {result.workers_cpu_seconds:,.1f}",
     ]
+    if result.peak_steps:
+        lines += ["", "| step that raised the peak RSS | peak before | peak after | seconds |"]
+        lines.append("|---|---:|---:|---:|")
+        lines += [
+            f"| {step} | {before} MB | {after} MB | {took} |"
+            for step, before, after, took in result.peak_steps
+        ]
     return "\n".join(lines)
 
 
@@ -533,6 +595,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--memory-limit", default=None, help="DuckDB's memory_limit for the run (e.g. 200MB)"
     )
     parser.add_argument("--regenerate", action="store_true", help="generate the shop again")
+    parser.add_argument(
+        "--memory-steps",
+        action="store_true",
+        help="list the warehouse steps that raised the sending process's peak RSS",
+    )
     parser.add_argument(
         "--profile", type=Path, default=None, help="write a cProfile of engine.run() to this file"
     )
@@ -571,6 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "bench_smtp" if args.smtp else "bench_outbox",
             args.batch_size,
             args.profile,
+            args.memory_steps,
         )
         if count is not None:
             result = dataclasses.replace(result, delivered=int(count.value))
