@@ -402,7 +402,18 @@ def _cpu(who: int) -> float:
 
 
 def peak_rss_mb() -> float:
-    """The peak resident set size of this process, in MB (Linux gives KiB)."""
+    """The peak resident set size of this process, in MB: ``VmHWM`` of ``/proc/self/status``,
+    the peak of this process's own memory. (getrusage's ``ru_maxrss`` survives ``exec``: a
+    process started by ``subprocess`` reports its parent's peak when that is higher. Here the
+    parent had measured Liquid and MIME alone on the 1M shop: 467 MB.) getrusage where there
+    is no ``/proc``."""
+    try:
+        text = Path("/proc/self/status").read_text(encoding="utf-8")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
