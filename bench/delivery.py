@@ -352,15 +352,21 @@ class EndToEnd:
         return self.sent / self.mail_seconds
 
 
-def _rss_mb(pid: int) -> float:
+def _status_mb(pid: int | str, field: str) -> float | None:
+    """A memory field of ``/proc/PID/status`` (``VmRSS``, ``VmHWM``) in MB; None when the
+    process or the field is not there."""
     try:
         text = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
     except OSError:
-        return 0.0
+        return None
     for line in text.splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    return 0.0
+    return None
+
+
+def _rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS") or 0.0
 
 
 def _children() -> list[int]:
@@ -407,19 +413,13 @@ def peak_rss_mb() -> float:
     process started by ``subprocess`` reports its parent's peak when that is higher. Here the
     parent had measured Liquid and MIME alone on the 1M shop: 467 MB.) getrusage where there
     is no ``/proc``."""
-    try:
-        text = Path("/proc/self/status").read_text(encoding="utf-8")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for line in text.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mb("self", "VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class StepPeaks:
     """Records which warehouse steps of a send raise the process's peak RSS: each watched
-    function is wrapped to read the peak (getrusage) before and after its call. The peak
+    function is wrapped to read the peak (:func:`peak_rss_mb`) before and after its call. The peak
     never goes down, so a rise belongs to the step that caused it, however brief."""
 
     def __init__(self) -> None:
