@@ -391,6 +391,59 @@ def test_sms_to_the_http_gateway(
     engine.close()
 
 
+FALLBACK = """
+name: fallback
+dimension: customers
+activities:
+  - {id: who, type: build_audience, filter: "country = 'FR' and loyalty_tier = 'gold'"}
+  - {id: mail, type: email, subject: "Hi {{ first_name }}", html: "<p>Spring</p>"}
+  - {id: text, type: sms, body: "Hi {{ first_name }}: see our spring offers"}
+transitions:
+  - {from: who, to: mail}
+  - {from: mail.excluded, to: text}
+"""
+
+
+def test_sms_to_those_the_email_excluded(
+    engine: Engine, smtp: SmtpServer, http_servers: HttpServers, sql: SQL, project_dir: Path
+) -> None:
+    """The SMS gets the email's ``excluded`` population, ``reason`` column and all: its own
+    exclusions replace the email's reasons."""
+    engine.close()
+    server = http_servers()
+    entries = (project_dir / "partita.yaml").read_text(encoding="utf-8")
+    email_entry = next(line for line in entries.splitlines() if line.startswith("  email:"))
+    set_channels(
+        project_dir,
+        f'{email_entry}\n  sms: {{provider: http, url: "{server.url}/sms", token: k}}\n',
+    )
+    engine = open_engine(project_dir)
+    report = run_campaign(engine, FALLBACK, live=True)
+    assert report["status"] == "completed", errors_of(engine, report)
+    where = f"{AUDIENCE_SQL} AND NOT (email IS NOT NULL AND trim(email) <> '' AND email_optin)"
+    texted = sql(
+        f"SELECT id FROM customers WHERE {where} AND phone IS NOT NULL AND trim(phone) <> '' "
+        "AND sms_optin ORDER BY id"
+    )
+    assert texted and len(smtp.messages) == len(eligible_sql(sql))
+    invalid = {
+        r.recipient_key
+        for r in engine.store.deliveries(report["execution"], "text")
+        if r.reason == "invalid_address"
+    }
+    assert keys(engine, report, "text.out") == [i for (i,) in texted if str(i) not in invalid]
+    assert len(server.requests) == len(texted) - len(invalid)
+    reasons = sql(
+        f"SELECT id, CASE WHEN phone IS NULL OR trim(phone) = '' THEN 'no_address' "
+        f"ELSE 'no_consent' END FROM customers WHERE {where} "
+        "AND NOT (phone IS NOT NULL AND trim(phone) <> '' AND sms_optin) ORDER BY id"
+    )
+    excluded = {r["id"]: r["reason"] for r in table_rows(engine, report, "text.excluded")}
+    expected = dict(reasons) | {int(key): "invalid_address" for key in invalid}
+    assert excluded == expected
+    engine.close()
+
+
 def counts_of_invalid(engine: Engine, report: dict[str, Any]) -> int:
     rows = engine.store.deliveries(report["execution"], "text")
     return sum(1 for r in rows if r.reason == "invalid_address")

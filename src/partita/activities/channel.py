@@ -4,8 +4,9 @@ A run:
 
 1. checks the provider entry and compiles the templates (the text part of an email is derived
    from its HTML template once);
-2. adds the exclusion ``reason`` to the inbound population in one SQL pass and counts the
-   reasons (``partita.channels`` ``_exclusions``); the eligible rows go to a scratch table,
+2. adds the exclusion ``reason`` to the inbound population in one SQL pass, written to a
+   scratch table with only the columns the run reads, and counts the reasons there
+   (``partita.channels`` ``_exclusions``); the eligible rows go to a second scratch table,
    numbered;
 3. reads the eligible rows ``batch_size`` at a time (pages: memory does not grow with the
    audience); per batch: addresses checked (``invalid_address``), rows queued in
@@ -220,13 +221,14 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
         ctx.population(source), rules, suppressions(ctx.warehouse), capped, source.key
     )
     reasoned, wake_at = _quiet_hours(ctx, activity, dimension, reasoned, source)
-    excluded_counts = count_reasons(reasoned)
+    read = {source.key, *([rules.address] if rules.address else []), *composer.names}
+    decided = ctx.scratch(_decided(reasoned, read | set(source.table.columns)))
+    excluded_counts = count_reasons(decided)
     deferring = (
         live and wake_at is not None and bool(activity.quiet_hours and activity.quiet_hours.defer)
     )
     deferred = excluded_counts.pop(QUIET_HOURS, 0) if deferring else 0
-    read = {source.key, *([rules.address] if rules.address else []), *composer.names}
-    eligible = ctx.scratch(_numbered(reasoned.filter(reasoned.reason.isnull()), read))
+    eligible = ctx.scratch(_numbered(decided.filter(decided.reason.isnull()), read))
     outcomes: BatchTable | None = None
     try:
         if live:
@@ -263,7 +265,7 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
                 f"{activity.kind} '{activity.id}': {deferred:,} recipients are in their quiet "
                 "hours and are sent when the window ends",
             )
-        return _outputs(ctx, activity, source, reasoned, ctx.warehouse.working(outcomes.name))
+        return _outputs(ctx, activity, source, decided, ctx.warehouse.working(outcomes.name))
     finally:
         if outcomes is not None:
             ctx.warehouse.drop([outcomes.name])
@@ -364,6 +366,15 @@ def _ledger_keys(ctx: RunContext, activity: ChannelBase, dimension: str) -> ir.T
     ledger = ctx.ledger(activity.kind, dimension, activity.category)
     pages = ledger.store.delivery_columns(ctx.execution_id, activity.id, ["recipient_key"])
     return _key_table(ctx, activity, "ledger", (page["recipient_key"] for page in pages))
+
+
+def _decided(reasoned: ir.Table, kept: set[str]) -> ir.Table:
+    """The columns of ``reasoned`` the rest of the run reads (``kept``: the inbound
+    columns, the key, the address, what the templates use) and the ``reason``: written once,
+    so that counting the reasons, numbering the eligible rows and the ``excluded`` output
+    read one table instead of each joining the population with its dimension again."""
+    chosen = [name for name in reasoned.columns if name in kept and name != "reason"]
+    return reasoned.select(*chosen, "reason")
 
 
 #: The column that numbers the eligible rows (not seen by the templates).
@@ -701,7 +712,7 @@ def _outputs(
     ctx: RunContext,
     activity: ChannelBase,
     source: Input,
-    reasoned: ir.Table,
+    decided: ir.Table,
     outcomes: ir.Table,
 ) -> Outputs:
     inbound = source.table
@@ -727,9 +738,9 @@ def _outputs(
         *[inbound[c].cast(types[c]).name(c) for c in columns],
         later.reason.cast(reason_type).name("reason"),
     )
-    by_sql = reasoned.filter(reasoned.reason.notnull()).select(
-        *[reasoned[c].cast(types[c]).name(c) for c in columns],
-        reasoned.reason.cast(reason_type).name("reason"),
+    by_sql = decided.filter(decided.reason.notnull()).select(
+        *[decided[c].cast(types[c]).name(c) for c in columns],
+        decided.reason.cast(reason_type).name("reason"),
     )
     excluded = ibis.union(by_sql, by_ledger)
     dimension = source.dimension
