@@ -6,7 +6,12 @@ from pathlib import Path
 
 from partita.engine import Engine
 from partita.model.project import load_project
-from tests.integration.test_channels import eligible_sql, email_campaign, exclusions_sql
+from tests.integration.test_channels import (
+    eligible_sql,
+    email_campaign,
+    errors_of,
+    exclusions_sql,
+)
 from tests.support import SQL, keys, run_campaign, set_channels, table_rows
 
 
@@ -19,7 +24,7 @@ def test_email_to_the_outbox(project_dir: Path, sql: SQL, tmp_path: Path) -> Non
     engine = Engine(load_project(project_dir))
     try:
         report = run_campaign(engine, email_campaign(), live=True)
-        assert report["status"] == "completed"
+        assert report["status"] == "completed", errors_of(engine, report)
         expected = eligible_sql(sql)
         assert keys(engine, report, "mail.out") == [row[0] for row in expected]
         assert len(list(outbox.glob("*.eml"))) == len(expected)

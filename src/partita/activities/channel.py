@@ -229,6 +229,7 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
     )
     deferred = excluded_counts.pop(QUIET_HOURS, 0) if deferring else 0
     eligible = ctx.scratch(_numbered(decided.filter(decided.reason.isnull()), read))
+    ctx.warehouse.index(eligible.op().name, _ORDINAL)  # a page is a range of it
     outcomes: BatchTable | None = None
     try:
         if live:

@@ -219,6 +219,16 @@ class Warehouse:
             pass
         return self.count(name)
 
+    def index(self, name: str, column: str) -> None:
+        """Index a column of a working table, on engines that read a range of values through
+        an index (PostgreSQL: without one, each range read scans the whole table); nothing
+        elsewhere. The index goes with the table."""
+        if not self.traits.indexes:
+            return
+        quoted = sg.to_identifier(column, quoted=True).sql(self.con.dialect)
+        with self.con._safe_raw_sql(f"CREATE INDEX ON {self._qualified(name)} ({quoted})"):
+            pass
+
     def _qualified(self, name: str) -> str:
         """A working table's quoted, schema-qualified name in the engine's SQL."""
         return sg.table(name, db=self.working_schema, quoted=True).sql(self.con.dialect)

@@ -14,11 +14,14 @@ class EngineTraits:
     max_identifier: int = 63
     #: SQL dialect name for sqlglot (SQL shown in debug logs).
     dialect: str = ""
+    #: Whether a range of a column is read through an index (PostgreSQL); otherwise the
+    #: engine skips the blocks that cannot hold it by itself (DuckDB's zone maps).
+    indexes: bool = False
 
 
 TRAITS: dict[str, EngineTraits] = {
     "duckdb": EngineTraits("duckdb", max_identifier=255, dialect="duckdb"),
-    "postgres": EngineTraits("postgres", max_identifier=63, dialect="postgres"),
+    "postgres": EngineTraits("postgres", max_identifier=63, dialect="postgres", indexes=True),
     "pyspark": EngineTraits("pyspark", max_identifier=255, dialect="spark"),
     "snowflake": EngineTraits("snowflake", max_identifier=255, dialect="snowflake"),
     "bigquery": EngineTraits("bigquery", max_identifier=1024, dialect="bigquery"),
