@@ -201,12 +201,17 @@ transitions:
 # -- the project ----------------------------------------------------------------------------------
 
 
-def write_bench_project(root: Path, smtp_port: int | None, memory_limit: str | None = None) -> Path:
+def write_bench_project(
+    root: Path, smtp_port: int | None, memory_limit: str | None = None, warehouse: str | None = None
+) -> Path:
     """``DIR/N/delivery/partita.yaml`` on the shop, with an outbox and an SMTP entry, and
-    DuckDB's ``memory_limit`` when given."""
+    DuckDB's ``memory_limit`` when given; on the ``warehouse`` URL instead when given."""
     project = root / PROJECT
     database = f"../{SHOP_FILE}" + (f"?memory_limit={memory_limit}" if memory_limit else "")
     path = write_project(project, database=database)
+    if warehouse is not None:
+        text = re.sub(r"(?m)^warehouse: .*$", f'warehouse: "{warehouse}"', path.read_text("utf-8"))
+        path.write_text(text, encoding="utf-8")
     smtp = "127.0.0.1" if smtp_port is None else f"127.0.0.1, port: {smtp_port}"
     channels = (
         "channels:\n"
@@ -216,6 +221,45 @@ def write_bench_project(root: Path, smtp_port: int | None, memory_limit: str | N
     text = re.sub(r"(?ms)^channels:\n(?:  .*\n)+", channels, path.read_text(encoding="utf-8"))
     path.write_text(text, encoding="utf-8")
     return project
+
+
+def postgres_shop(server: str, root: Path, customers: int) -> str:
+    """The URL of a copy of the shop in PostgreSQL database ``partita_bench_<customers>`` on
+    ``server`` (made the first time, C collation; reused while it holds the shop's customers);
+    its working schema is emptied, so that every run starts from the same state."""
+    import psycopg
+
+    from partita.examples.shop import copy_to_postgres
+
+    database = f"partita_bench_{customers}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        exists = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [database]
+        ).fetchone()
+        if exists is None:
+            admin.execute(
+                f"CREATE DATABASE {database} TEMPLATE template0 ENCODING 'UTF8' "
+                "LC_COLLATE 'C' LC_CTYPE 'C'"
+            )
+    with psycopg.connect(f"{server}/{database}", autocommit=True) as con:
+        found = con.execute("SELECT to_regclass('public.customers') IS NOT NULL").fetchone()
+        if found is not None and found[0]:
+            count = con.execute("SELECT count(*) FROM customers").fetchone()
+            if count is None or count[0] != duckdb_count(root / SHOP_FILE):
+                raise SystemExit(f"database {database} holds another shop: drop it first")
+            print(f"reusing the shop in PostgreSQL database {database}")
+        else:
+            print(f"copying the shop into PostgreSQL database {database}", flush=True)
+            copy_to_postgres(root / SHOP_FILE, con)
+        con.execute("DROP SCHEMA IF EXISTS partita_work CASCADE")
+    return f"{server}/{database}"
+
+
+def duckdb_count(shop: Path) -> int:
+    """How many customers the DuckDB shop has."""
+    with duckdb.connect(str(shop), read_only=True) as con:
+        row = con.execute("SELECT count(*) FROM customers").fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def clean(project: Path) -> None:
@@ -605,6 +649,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--memory-limit", default=None, help="DuckDB's memory_limit for the run (e.g. 200MB)"
     )
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        metavar="SERVER",
+        help="the warehouse on PostgreSQL: the shop copied into database partita_bench_<N> on "
+        "SERVER (e.g. postgres://postgres@127.0.0.1:5432)",
+    )
     parser.add_argument("--regenerate", action="store_true", help="generate the shop again")
     parser.add_argument(
         "--memory-steps",
@@ -617,6 +668,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.customers < 1 or not 1 <= args.batch_size <= 100_000:
         parser.error("--customers must be positive and --batch-size in 1..100000")
+    if args.postgres is not None and args.memory_limit is not None:
+        parser.error("--memory-limit is DuckDB's: it does not go with --postgres")
     return args
 
 
@@ -627,7 +680,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_shop(root, args.customers, args.regenerate)
     print(f"machine: {machine()}")
     print(f"partita: {source_version()}")
-    print(f"DuckDB memory_limit: {args.memory_limit or 'DuckDB default (80% of RAM)'}")
+    warehouse = None
+    if args.postgres is not None:
+        warehouse = postgres_shop(args.postgres, root, args.customers)
+        print(f"warehouse: PostgreSQL, {warehouse}")
+    else:
+        print(f"DuckDB memory_limit: {args.memory_limit or 'DuckDB default (80% of RAM)'}")
     alone = measure_alone(sample_rows(root, min(ALONE_ROWS, args.customers)))
     print(f"Liquid alone: {alone.liquid_rate:,.0f} messages/s; MIME alone: {alone.mime_rate:,.0f}")
     server = None
@@ -642,7 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start()
         if not ready.wait(30):
             raise SystemExit("the SMTP server did not start")
-    project = write_bench_project(root, port, args.memory_limit)
+    project = write_bench_project(root, port, args.memory_limit, warehouse)
     # here, not in the measured process: deleting the million files an earlier run left takes
     # minutes and 160 MB of RSS (shutil.rmtree lists a folder's entries), none of it the send's
     clean(project)

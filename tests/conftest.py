@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,9 @@ import duckdb
 import pytest
 
 from partita.engine import Engine
-from partita.examples.shop import generate_shop
+from partita.examples.shop import copy_to_postgres, generate_shop
 from partita.model.project import load_project
-from tests.support import SHOP_TABLES, SQL, PostgresShop, new_working_schema, write_test_project
+from tests.support import SQL, PostgresShop, new_working_schema, write_test_project
 
 ANCHOR = datetime.date(2026, 11, 30)
 CUSTOMERS = 4_000
@@ -67,17 +66,6 @@ CREATE FUNCTION seeded_rank(k bigint, s bigint) RETURNS bigint LANGUAGE sql IMMU
     AS $$ SELECT (r3(k, s) * r3(k, s) + 7) % 2147483629 $$;
 """
 
-#: DuckDB column types of the shop and the PostgreSQL type that holds the same values.
-POSTGRES_TYPES = {
-    "BIGINT": "BIGINT",
-    "INTEGER": "INTEGER",
-    "VARCHAR": "VARCHAR",
-    "DATE": "DATE",
-    "TIMESTAMP": "TIMESTAMP",
-    "BOOLEAN": "BOOLEAN",
-}
-_DECIMAL = re.compile(r"DECIMAL\(\d+,\s*\d+\)")
-
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, meaning in GAP_MARKERS.items():
@@ -118,57 +106,8 @@ def shop_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _postgres_ddl(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, list[str]]:
-    """``CREATE TABLE`` for PostgreSQL with the DuckDB table's types, NOT NULLs and primary key."""
-    columns = con.execute(
-        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    keys = con.execute(
-        "SELECT constraint_column_names FROM duckdb_constraints() "
-        "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
-        [table],
-    ).fetchall()
-    parts = []
-    for name, kind, nullable in columns:
-        if kind not in POSTGRES_TYPES and not _DECIMAL.fullmatch(kind):
-            raise AssertionError(f"no PostgreSQL type for {table}.{name} ({kind})")
-        pg_type = POSTGRES_TYPES.get(kind, kind)
-        parts.append(f"{name} {pg_type}{' NOT NULL' if nullable == 'NO' else ''}")
-    if keys:
-        parts.append(f"PRIMARY KEY ({', '.join(keys[0][0])})")
-    return f"CREATE TABLE {table} ({', '.join(parts)})", [c[0] for c in columns]
-
-
-def _load_postgres(shop: PostgresShop, shop_file: Path, scratch: Path) -> None:
-    """Copy every shop table: DuckDB writes CSV, PostgreSQL reads it with COPY."""
-    source = duckdb.connect(str(shop_file), read_only=True)
-    target = shop.connect()
-    try:
-        for table in SHOP_TABLES:
-            ddl, columns = _postgres_ddl(source, table)
-            target.execute(ddl)
-            path = scratch / f"{table}.csv"
-            source.execute(
-                f"COPY (SELECT * FROM {table} ORDER BY ALL) TO '{path}' "
-                "(FORMAT csv, HEADER false, NULLSTR '\\N', FORCE_QUOTE *)"
-            )
-            copy_sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv, NULL '\\N')"
-            with target.cursor() as cursor, cursor.copy(copy_sql) as copy, path.open("rb") as f:
-                while chunk := f.read(1 << 20):
-                    copy.write(chunk)
-        target.execute(SEEDED_RANK_POSTGRES)
-        target.execute("ANALYZE")
-    finally:
-        source.close()
-        target.close()
-
-
 @pytest.fixture(scope="session")
-def postgres_shop(
-    shop_file: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PostgresShop]:
+def postgres_shop(shop_file: Path) -> Iterator[PostgresShop]:
     """The shop in a fresh PostgreSQL database (``partita_test_<random>``), dropped at the end."""
     import psycopg
 
@@ -183,7 +122,9 @@ def postgres_shop(
         "LC_COLLATE 'C' LC_CTYPE 'C'"
     )
     try:
-        _load_postgres(shop, shop_file, tmp_path_factory.mktemp("pg_load"))
+        with shop.connect() as con:
+            copy_to_postgres(shop_file, con)
+            con.execute(SEEDED_RANK_POSTGRES)
         yield shop
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {shop.database} WITH (FORCE)")

@@ -20,9 +20,6 @@ from partita.model.problems import InvalidInput
 #: Hand-written SQL on the test's engine -> its rows (the ``sql`` fixture).
 SQL = Callable[[str], list[tuple[Any, ...]]]
 
-#: The demo shop's tables, in load order.
-SHOP_TABLES = ("regions", "stores", "products", "customers", "purchases")
-
 
 def run_campaign(
     engine: Engine, text: str, variables: dict[str, Any] | None = None, live: bool = False

@@ -23,7 +23,6 @@ from partita.model.campaign import parse_campaign
 from partita.model.problems import PartitaError
 from partita.model.project import load_project
 from tests.support import (
-    SHOP_TABLES,
     SQL,
     PostgresShop,
     counts,
@@ -88,7 +87,7 @@ def test_the_postgres_shop_holds_the_duckdb_shop_exactly(
 ) -> None:
     source = duckdb.connect(str(shop_file), read_only=True)
     try:
-        for table in SHOP_TABLES:
+        for table in shop_module.TABLES:
             query = f"SELECT * FROM {table} ORDER BY 1"
             assert catalog(postgres_shop, query) == source.execute(query).fetchall(), table
         declared = catalog(
@@ -188,7 +187,7 @@ def test_working_schema_is_created_and_holds_every_working_table(
         recorded = {o.table_name for o in engine.store.outputs(report["execution"])}
         assert recorded == {"w_gold_1_gold_out", "w_gold_1_d_out"}
         assert tables_of(postgres_shop, schema) == recorded
-        assert tables_of(postgres_shop, "public") == set(SHOP_TABLES)
+        assert tables_of(postgres_shop, "public") == set(shop_module.TABLES)
         engine.close()
         # opening again on the existing schema is fine, and its tables are still there
         again = Engine(load_project(tmp_path))

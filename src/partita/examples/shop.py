@@ -11,6 +11,8 @@ Addresses are safe to send to by mistake: e-mail domains end in ``.example`` (RF
 from __future__ import annotations
 
 import datetime
+import re
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +21,10 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["ShopStats", "generate_shop", "write_project"]
+__all__ = ["TABLES", "ShopStats", "copy_to_postgres", "generate_shop", "write_project"]
+
+#: The shop's tables, each referenced table before the tables that reference it.
+TABLES = ("regions", "stores", "products", "customers", "purchases")
 
 # --- vocabularies ---------------------------------------------------------------------------
 
@@ -834,3 +839,71 @@ def _yaml_string(value: str) -> str:
     """A double-quoted YAML scalar (YAML's double quotes accept JSON string escapes)."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+# --- a copy on PostgreSQL -------------------------------------------------------------------
+
+#: The DuckDB column types of the shop and the PostgreSQL type that holds the same values.
+POSTGRES_TYPES = {
+    "BIGINT": "BIGINT",
+    "INTEGER": "INTEGER",
+    "VARCHAR": "VARCHAR",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP",
+    "BOOLEAN": "BOOLEAN",
+}
+_DECIMAL = re.compile(r"DECIMAL\(\d+,\s*\d+\)")
+
+
+def _postgres_ddl(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, list[str]]:
+    """``CREATE TABLE`` for PostgreSQL with the DuckDB table's types, NOT NULLs and primary key."""
+    columns = con.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    keys = con.execute(
+        "SELECT constraint_column_names FROM duckdb_constraints() "
+        "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
+        [table],
+    ).fetchall()
+    parts = []
+    for name, kind, nullable in columns:
+        if kind not in POSTGRES_TYPES and not _DECIMAL.fullmatch(kind):
+            raise ValueError(f"no PostgreSQL type for {table}.{name} ({kind})")
+        pg_type = POSTGRES_TYPES.get(kind, kind)
+        parts.append(f"{name} {pg_type}{' NOT NULL' if nullable == 'NO' else ''}")
+    if keys:
+        parts.append(f"PRIMARY KEY ({', '.join(keys[0][0])})")
+    return f"CREATE TABLE {table} ({', '.join(parts)})", [c[0] for c in columns]
+
+
+def copy_to_postgres(shop_file: Path, connection: Any) -> None:
+    """Copy every table of a generated shop into the database of ``connection`` (a psycopg
+    connection in autocommit mode, on a database without those tables), then ``ANALYZE``:
+    DuckDB writes each table as CSV to a temporary folder, PostgreSQL reads it with COPY."""
+    source = duckdb.connect(str(shop_file), read_only=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="partita-shop-") as scratch:
+            for table in TABLES:
+                ddl, columns = _postgres_ddl(source, table)
+                connection.execute(ddl)
+                path = Path(scratch) / f"{table}.csv"
+                source.execute(
+                    f"COPY (SELECT * FROM {table} ORDER BY ALL) TO '{path}' "
+                    "(FORMAT csv, HEADER false, NULLSTR '\\N', FORCE_QUOTE *)"
+                )
+                copy_sql = (
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv, NULL '\\N')"
+                )
+                with (
+                    connection.cursor() as cursor,
+                    cursor.copy(copy_sql) as copy,
+                    path.open("rb") as f,
+                ):
+                    while chunk := f.read(1 << 20):
+                        copy.write(chunk)
+                path.unlink()
+        connection.execute("ANALYZE")
+    finally:
+        source.close()
