@@ -245,8 +245,8 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
                 built.provider.close()
                 # what was sent so far, even if stopped: the mirror, then the outputs
                 history = ctx.delivery_history
-                outcomes = history.stage(ctx.campaign.name, ctx.execution_id, activity.id)
-                history.record(outcomes, ctx.execution_id, activity.id)
+                outcomes = history.stage(ctx.campaign.name, ledger)
+                history.record(outcomes, ctx.campaign.name, ledger)
         else:
             outcomes = BatchTable.create(
                 ctx.warehouse,

@@ -21,13 +21,21 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import sqlglot.expressions as exp
 
+from partita.channels._ledger import Ledger
 from partita.model.datamodel import Dimension
 from partita.store import Store
 from partita.store.store import EventRecord
 from partita.warehouse import Warehouse
 from partita.warehouse.files import BatchTable
-from partita.warehouse.writes import delete_rows, ensure_table, insert_rows, run_statements
+from partita.warehouse.writes import (
+    delete_rows,
+    ensure_table,
+    insert_rows,
+    run_statements,
+    source_column,
+)
 
 DELIVERIES_TABLE = "partita_deliveries"
 EVENTS_TABLE = "partita_delivery_events"
@@ -63,11 +71,17 @@ _EVENTS = pa.schema(
 )
 
 
-#: The ledger rows of one activity as staged in the warehouse: the mirror's columns, and the
-#: provider's message id the activity's ``out`` output carries.
-_STAGED = _DELIVERIES.append(pa.field("provider_message_id", pa.string()))
-#: Ledger column by staged column, where the names differ (``campaign`` is not in the ledger).
-_LEDGER_NAMES = {"delivery_id": "idempotency_key", "activity": "activity_id"}
+#: The mirror's columns that hold the same value on every row of one activity in one
+#: execution: :meth:`DeliveryHistory.record` writes them as constants.
+_OF_THE_ACTIVITY = ("campaign", "execution_id", "activity", "channel", "category", "dimension")
+#: The ledger rows of one activity as staged in the warehouse: the mirror's other columns, and
+#: the provider's message id the activity's ``out`` output carries.
+_STAGED = pa.schema(
+    [f for f in _DELIVERIES if f.name not in _OF_THE_ACTIVITY]
+    + [pa.field("provider_message_id", pa.string())]
+)
+#: Ledger column by staged column, where the names differ.
+_LEDGER_NAMES = {"delivery_id": "idempotency_key"}
 
 
 def _naive(moment: datetime | None) -> datetime | None:
@@ -88,43 +102,56 @@ class DeliveryHistory:
     def _table(self, name: str, schema: pa.Schema) -> ir.Table:
         return ensure_table(self.warehouse, name, ibis.Schema.from_pyarrow(schema))
 
-    def stage(self, campaign: str, execution_id: int, activity_id: str) -> BatchTable:
-        """The ledger rows of one activity in one execution copied into a new warehouse table
-        (a page of the ledger at a time: memory does not grow with the audience), for
-        :meth:`record` and the activity's outputs; the caller drops it."""
-        name = self.warehouse.working_table_name(campaign, execution_id, activity_id, "ledger_rows")
+    def stage(self, campaign: str, ledger: Ledger) -> BatchTable:
+        """The rows of one activity's ledger copied into a new warehouse table (a page of the
+        ledger at a time: memory does not grow with the audience), for :meth:`record` and the
+        activity's outputs; only the columns that differ from row to row (the table the
+        warehouse holds until the end of the task is the smaller). The caller drops it."""
+        name = self.warehouse.working_table_name(
+            campaign, ledger.execution_id, ledger.activity_id, "ledger_rows"
+        )
         staged = BatchTable.create(self.warehouse, name, _STAGED)
         try:
-            staged.load(self._staged_batches(campaign, execution_id, activity_id))
+            staged.load(self._staged_batches(ledger))
         except BaseException:
             self.warehouse.drop([staged.name])
             raise
         return staged
 
-    def _staged_batches(
-        self, campaign: str, execution_id: int, activity_id: str
-    ) -> Iterator[pa.RecordBatch]:
-        names = [_LEDGER_NAMES.get(name, name) for name in _STAGED.names if name != "campaign"]
-        for page in self.store.delivery_columns(execution_id, activity_id, names):
-            size = len(page["id"])
-            columns = [
-                [campaign] * size if name == "campaign" else page[_LEDGER_NAMES.get(name, name)]
-                for name in _STAGED.names
-            ]
+    def _staged_batches(self, ledger: Ledger) -> Iterator[pa.RecordBatch]:
+        names = [_LEDGER_NAMES.get(name, name) for name in _STAGED.names]
+        pages = self.store.delivery_columns(ledger.execution_id, ledger.activity_id, names)
+        for page in pages:
             yield pa.RecordBatch.from_arrays(
-                [pa.array(values, type=f.type) for values, f in zip(columns, _STAGED, strict=True)],
+                [pa.array(page[name], type=f.type) for name, f in zip(names, _STAGED, strict=True)],
                 schema=_STAGED,
             )
 
-    def record(self, staged: BatchTable, execution_id: int, activity_id: str) -> None:
+    def record(self, staged: BatchTable, campaign: str, ledger: Ledger) -> None:
         """Replace what the mirror holds of one activity in one execution by its
         ledger rows (from :meth:`stage`), in one transaction."""
         mirror = self._table(DELIVERIES_TABLE, _DELIVERIES)
+        constants: dict[str, str | int | None] = {
+            "campaign": campaign,
+            "execution_id": ledger.execution_id,
+            "activity": ledger.activity_id,
+            "channel": ledger.channel,
+            "category": ledger.category,
+            "dimension": ledger.dimension,
+        }
+        values = [
+            _constant(constants[name]) if name in constants else source_column(name)
+            for name in _DELIVERIES.names
+        ]
         run_statements(
             self.warehouse,
             [
-                delete_rows(mirror, {"execution_id": execution_id, "activity": activity_id}),
-                insert_rows(mirror, self.warehouse.working(staged.name), list(_DELIVERIES.names)),
+                delete_rows(
+                    mirror, {"execution_id": ledger.execution_id, "activity": ledger.activity_id}
+                ),
+                insert_rows(
+                    mirror, self.warehouse.working(staged.name), list(_DELIVERIES.names), values
+                ),
             ],
         )
 
@@ -192,6 +219,15 @@ class DeliveryHistory:
             bounced=joined.hard_bounces.fill_null(0) > 0,
             complained=joined.complaints.fill_null(0) > 0,
         )
+
+
+def _constant(value: str | int | None) -> exp.Expression:
+    """A value of the mirror's columns as an SQL literal."""
+    if value is None:
+        return exp.null()
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    return exp.Literal.string(value)
 
 
 def _event_batches(events: Sequence[EventRecord]) -> Iterator[pa.RecordBatch]:

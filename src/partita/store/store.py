@@ -791,7 +791,7 @@ class Store:
         execution_id: int,
         activity_id: str,
         columns: Sequence[str],
-        size: int = 10_000,
+        size: int = 2_000,
     ) -> Iterator[dict[str, list[Any]]]:
         """Columns of the ledger rows of one activity in one execution, ``size`` rows at a
         time, by id: a page is a list of values per column name (times in UTC, without a
