@@ -223,7 +223,7 @@ def run(ctx: RunContext, activity: ChannelBase, inputs: list[Input]) -> Outputs:
     reasoned, wake_at = _quiet_hours(ctx, activity, dimension, reasoned, source)
     read = {source.key, *([rules.address] if rules.address else []), *composer.names}
     decided = ctx.scratch(_decided(reasoned, read | set(source.table.columns)))
-    excluded_counts = count_reasons(decided)
+    excluded_counts = count_reasons(ctx.warehouse, decided)
     deferring = (
         live and wake_at is not None and bool(activity.quiet_hours and activity.quiet_hours.defer)
     )
@@ -329,7 +329,7 @@ def _quiet_hours(
     if column is not None:
         eligible = reasoned.filter(reasoned.reason.isnull())
         zones_of = eligible.select(zone=eligible[column].cast("string")).distinct()
-        values = zones_of.zone.to_pyarrow().to_pylist()
+        values = [row["zone"] for row in ctx.warehouse.arrow(zones_of).to_pylist()]
     zones = quiet_zones(quiet, values, datetime.now(UTC))
     if zones.unknown:
         shown = ", ".join(repr(z) for z in zones.unknown[:5])
@@ -394,14 +394,14 @@ def _numbered(eligible: ir.Table, read: set[str]) -> ir.Table:
     return eligible.select(*kept).mutate(**{_ORDINAL: ibis.row_number()})
 
 
-def _pages(table: ir.Table, size: int) -> Iterator[list[dict[str, Any]]]:
+def _pages(warehouse: Warehouse, table: ir.Table, size: int) -> Iterator[list[dict[str, Any]]]:
     """The rows of a :func:`_numbered` table, ``size`` at a time (one query per page: memory
     does not grow with the audience)."""
     ordinal = table[_ORDINAL]
     start = 0
     while True:
         page = table.filter((ordinal >= start) & (ordinal < start + size))
-        rows = page.order_by(_ORDINAL).drop(_ORDINAL).to_pyarrow().to_pylist()
+        rows = warehouse.arrow(page.order_by(_ORDINAL).drop(_ORDINAL)).to_pylist()
         if not rows:
             return
         yield rows
@@ -429,7 +429,7 @@ def _rehearse(
     """Test mode: render every message, send nothing, write no ledger row."""
     invalid = 0
     rendered = 0
-    for rows in _pages(eligible, activity.batch_size):
+    for rows in _pages(ctx.warehouse, eligible, activity.batch_size):
         records: list[dict[str, Any]] = []
         for row in rows:
             recipient = str(row[source.key])
@@ -502,7 +502,7 @@ def _send(
         activity, ledger, GroupSender(composer, provider, activity.rate_limit), pool
     )
     try:
-        for rows in _pages(eligible, activity.batch_size):
+        for rows in _pages(ctx.warehouse, eligible, activity.batch_size):
             by_key = {str(row[source.key]): row for row in rows}
             recipients = []
             for recipient, row in by_key.items():
@@ -522,7 +522,9 @@ def _send(
                 break
             time.sleep(0.5)
             for page in _chunks(waiting, activity.batch_size):
-                found = _rows_of(eligible, source.key, [r.recipient_key for r in page])
+                found = _rows_of(
+                    ctx.warehouse, eligible, source.key, [r.recipient_key for r in page]
+                )
                 hand_off.deliver(
                     [r for r in page if r.recipient_key in found], found, ctx.variables
                 )
@@ -547,9 +549,11 @@ def _chunks(items: list[DeliveryRecord], size: int) -> Iterator[list[DeliveryRec
         yield items[start : start + size]
 
 
-def _rows_of(table: ir.Table, key: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+def _rows_of(
+    warehouse: Warehouse, table: ir.Table, key: str, keys: list[str]
+) -> dict[str, dict[str, Any]]:
     chosen = table.filter(table[key].cast("string").isin(keys)).drop(_ORDINAL)
-    rows = chosen.to_pyarrow().to_pylist()
+    rows = warehouse.arrow(chosen).to_pylist()
     return {str(row[key]): row for row in rows}
 
 
@@ -790,7 +794,7 @@ def sample(
     eligible = reasoned.filter(reasoned.reason.isnull()).drop("reason")
     key = dimension.key
     messages: list[tuple[Any, Any, str | None]] = []
-    first = eligible.order_by(key).limit(max(rows, 1)).to_pyarrow().to_pylist()
+    first = warehouse.arrow(eligible.order_by(key).limit(max(rows, 1))).to_pylist()
     for row in first:
         recipient = str(row[key])
         delivery = idempotency_key(execution_id, activity.id, recipient)
@@ -806,7 +810,7 @@ def sample(
         messages.append((row[key], message, None))
     return Sample(
         targeted=int(warehouse.scalar(reasoned.count())),
-        excluded=count_reasons(reasoned),
+        excluded=count_reasons(warehouse, reasoned),
         messages=messages,
     )
 

@@ -117,10 +117,10 @@ def with_reasons(
     return population.mutate(reason=reason)
 
 
-def count_reasons(reasoned: ir.Table) -> dict[str, int]:
+def count_reasons(warehouse: Warehouse, reasoned: ir.Table) -> dict[str, int]:
     """Recipients excluded by reason (reasons with no recipient left out)."""
     excluded = reasoned.filter(reasoned.reason.notnull())
-    counts = excluded.group_by("reason").aggregate(n=excluded.count()).to_pyarrow().to_pylist()
+    counts = warehouse.arrow(excluded.group_by("reason").aggregate(n=excluded.count())).to_pylist()
     return {str(row["reason"]): int(row["n"]) for row in counts}
 
 

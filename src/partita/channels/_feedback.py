@@ -34,13 +34,15 @@ def sync_suppressions(store: Store, warehouse: Warehouse) -> int:
             }
         )
     )
-    missing = incoming.anti_join(
-        listed,
-        [
-            incoming.channel == listed.channel,
-            incoming.address == normal_address(listed.address),
-        ],
-    ).to_pyarrow()
+    missing = warehouse.arrow(
+        incoming.anti_join(
+            listed,
+            [
+                incoming.channel == listed.channel,
+                incoming.address == normal_address(listed.address),
+            ],
+        )
+    )
     if missing.num_rows:
         warehouse.con.insert(
             SUPPRESSIONS, ibis.memtable(missing), database=warehouse.working_schema

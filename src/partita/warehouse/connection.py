@@ -258,6 +258,17 @@ class Warehouse:
                 return fetchone()[0]
         return expr.to_pyarrow().as_py()
 
+    def arrow(self, expr: ir.Table) -> pa.Table:
+        """The rows of a small result (a page of recipients, counts by group) as an Arrow table.
+
+        On DuckDB, the driver's Arrow result as it is: Ibis's conversion of it imports pandas
+        (34 MB of RSS in a process that had not) for values that come out the same.
+        """
+        if self.traits.name == "duckdb":
+            table: pa.Table = self.con._to_duckdb_relation(expr).to_arrow_table()
+            return table
+        return expr.to_pyarrow()
+
     def drop(self, names: Sequence[str]) -> None:
         """Drop working tables (absent ones are ignored)."""
         if not names:
