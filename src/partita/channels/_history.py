@@ -21,7 +21,6 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-import sqlglot.expressions as exp
 
 from partita.channels._ledger import Ledger
 from partita.model.datamodel import Dimension
@@ -33,6 +32,7 @@ from partita.warehouse.writes import (
     delete_rows,
     ensure_table,
     insert_rows,
+    literal,
     run_statements,
     source_column,
 )
@@ -131,16 +131,17 @@ class DeliveryHistory:
         """Replace what the mirror holds of one activity in one execution by its
         ledger rows (from :meth:`stage`), in one transaction."""
         mirror = self._table(DELIVERIES_TABLE, _DELIVERIES)
-        constants: dict[str, str | int | None] = {
-            "campaign": campaign,
-            "execution_id": ledger.execution_id,
-            "activity": ledger.activity_id,
-            "channel": ledger.channel,
-            "category": ledger.category,
-            "dimension": ledger.dimension,
-        }
+        of_the_activity = (
+            campaign,
+            ledger.execution_id,
+            ledger.activity_id,
+            ledger.channel,
+            ledger.category,
+            ledger.dimension,
+        )
+        constants = dict(zip(_OF_THE_ACTIVITY, of_the_activity, strict=True))
         values = [
-            _constant(constants[name]) if name in constants else source_column(name)
+            literal(constants[name]) if name in constants else source_column(name)
             for name in _DELIVERIES.names
         ]
         run_statements(
@@ -219,15 +220,6 @@ class DeliveryHistory:
             bounced=joined.hard_bounces.fill_null(0) > 0,
             complained=joined.complaints.fill_null(0) > 0,
         )
-
-
-def _constant(value: str | int | None) -> exp.Expression:
-    """A value of the mirror's columns as an SQL literal."""
-    if value is None:
-        return exp.null()
-    if isinstance(value, int):
-        return exp.Literal.number(value)
-    return exp.Literal.string(value)
 
 
 def _event_batches(events: Sequence[EventRecord]) -> Iterator[pa.RecordBatch]:

@@ -164,16 +164,19 @@ def update_rows(
     )
 
 
+def literal(value: int | str | None) -> exp.Expression:
+    """A value Partita owns (an id, a name) as a literal of the tree; None is NULL."""
+    if value is None:
+        return exp.null()
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    return exp.Literal.string(value)
+
+
 def delete_rows(target: ir.Table, equal: Mapping[str, int | str]) -> exp.Delete:
     """``DELETE FROM target WHERE c1 = v1 AND …`` (values as literals of the tree)."""
     conditions = [
-        exp.EQ(
-            this=_col(column),
-            expression=exp.Literal.number(value)
-            if isinstance(value, int)
-            else exp.Literal.string(value),
-        )
-        for column, value in equal.items()
+        exp.EQ(this=_col(column), expression=literal(value)) for column, value in equal.items()
     ]
     return exp.delete(table_ref(target), where=exp.and_(*conditions))
 
