@@ -144,3 +144,45 @@ def test_the_warehouse_layer_on_the_pinned_stack(tmp_path: Path, shop_file: Path
         assert not warehouse.exists("w_pinned_1_fr_out")
     finally:
         warehouse.close()
+
+
+#: A value of each DuckDB type a dimension or an enrichment may hold, as SQL.
+TYPED_VALUES = {
+    "u": "'37618df9-7406-49ea-ba9a-09cc99a37c44'::uuid",
+    "d": "1.50::decimal(10, 2)",
+    "h": "3::hugeint",
+    "ts": "'2026-12-03 10:00:00+00'::timestamptz",
+    "naive": "'2020-01-01 10:00:00'::timestamp",
+    "day": "'2026-12-03'::date",
+    "at": "'12:00'::time",
+    "s": "'text'",
+    "items": "[1, 2]",
+    "st": "{'x': 1}",
+    "e": "'happy'::enum('happy', 'sad')",
+    "b": "'x'::blob",
+    "small": "1::utinyint",
+    "f": "2.5::float",
+    "flag": "true",
+    "nothing": "NULL::varchar",
+}
+
+
+def test_warehouse_arrow_gives_the_values_ibis_gives(tmp_path: Path, shop_file: Path) -> None:
+    """``Warehouse.arrow`` (a channel's pages, counts by reason) reads DuckDB's Arrow result
+    through Ibis's private ``_to_duckdb_relation``, skipping Ibis's conversion: the values a
+    template sees must be the ones Ibis's ``to_pyarrow`` gives."""
+    write_project(tmp_path, database=str(shop_file))
+    project = load_project(tmp_path)
+    warehouse = Warehouse.open(project)
+    try:
+        columns = ", ".join(f"{sql} AS {name}" for name, sql in TYPED_VALUES.items())
+        warehouse.con.raw_sql(f"CREATE TABLE {WORK}.typed AS SELECT {columns}")
+        typed = warehouse.working("typed")
+        ours = warehouse.arrow(typed).to_pylist()
+        assert ours == typed.to_pyarrow().to_pylist()
+        assert ours[0]["u"] == "37618df9-7406-49ea-ba9a-09cc99a37c44" and ours[0]["h"] == 3
+        customers = warehouse.table(project.dimensions["customers"])
+        page = customers.order_by("id").limit(50)
+        assert warehouse.arrow(page).to_pylist() == page.to_pyarrow().to_pylist()
+    finally:
+        warehouse.close()
