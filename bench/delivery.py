@@ -26,10 +26,11 @@ core, peak RSS < 500 MB and about the same at 100k and 1M recipients.
 
 With ``--memory-steps`` the sending process also lists the steps of the channel activity that
 raised its peak RSS (the peak read before and after each warehouse step), to see where the
-memory of a large send goes.
+memory of a large send goes. With ``--postgres SERVER`` the warehouse is a copy of the shop
+on PostgreSQL, in its own process: the sending process's peak is then Partita's alone.
 
     python bench/delivery.py [--customers 100000] [--smtp] [--batch-size 1000] [--keep]
-        [--memory-limit 100MB] [--memory-steps]
+        [--memory-limit 100MB | --postgres postgres://postgres@127.0.0.1:5432] [--memory-steps]
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ def postgres_shop(server: str, root: Path, customers: int) -> str:
         found = con.execute("SELECT to_regclass('public.customers') IS NOT NULL").fetchone()
         if found is not None and found[0]:
             count = con.execute("SELECT count(*) FROM customers").fetchone()
-            if count is None or count[0] != duckdb_count(root / SHOP_FILE):
+            if count is None or count[0] != customers:
                 raise SystemExit(f"database {database} holds another shop: drop it first")
             print(f"reusing the shop in PostgreSQL database {database}")
         else:
@@ -253,13 +254,6 @@ def postgres_shop(server: str, root: Path, customers: int) -> str:
             copy_to_postgres(root / SHOP_FILE, con)
         con.execute("DROP SCHEMA IF EXISTS partita_work CASCADE")
     return f"{server}/{database}"
-
-
-def duckdb_count(shop: Path) -> int:
-    """How many customers the DuckDB shop has."""
-    with duckdb.connect(str(shop), read_only=True) as con:
-        row = con.execute("SELECT count(*) FROM customers").fetchone()
-    return int(row[0]) if row is not None else 0
 
 
 def clean(project: Path) -> None:
